@@ -1,0 +1,32 @@
+/* The reference interpreter: plain loops, the oracle for every level. */
+#ifndef DYAD_INTERP_H
+#define DYAD_INTERP_H
+
+#include "dyad/ir.h"
+
+/* A tensor value at run time: a type and malloc'd storage. */
+typedef struct DyTensor {
+  DyType type;
+  void *data;
+  size_t nbytes;
+} DyTensor;
+
+/* Allocates zeroed storage for `type`; returns 1 (reporting through d) on
+ * overflow or when memory cannot be had. */
+int dy_tensor_alloc(DyTensor *t, const DyType *type, DyDiag *d);
+void dy_tensor_free(DyTensor *t);
+
+/* Runs g on inputs[0..g->ninputs) (types must match the graph's inputs,
+ * else an error). On success fills outputs[0..g->noutputs) with fresh
+ * tensors owned by the caller and returns 0; on failure reports and returns
+ * 1, leaving outputs empty. */
+int dy_interp_run(const DyGraph *g, const DyTensor *inputs, DyTensor *outputs,
+                  DyDiag *d);
+
+/* Evaluates one op on operand tensors; out (one per result) receives fresh
+ * tensors with the op's declared result types. Const ops copy their data.
+ * Used by the interpreter and by constant folding. */
+int dy_interp_eval_op(const DyOp *op, const DyTensor *operands, DyTensor *out,
+                      DyDiag *d);
+
+#endif

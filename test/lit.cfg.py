@@ -1,0 +1,20 @@
+# lit configuration for dyad's test suite.
+import os
+import lit.formats
+
+config.name = "dyad"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".dy", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.dyad_obj_root, "test")
+
+# dyad's tools first, then LLVM's FileCheck, not, count, split-file.
+path = os.pathsep.join([config.dyad_tools_dir, config.llvm_tools_dir,
+                        config.environment.get("PATH", os.environ["PATH"])])
+config.environment["PATH"] = path
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%srcroot", config.dyad_src_root))
+if config.dyad_sanitize in ("ON", "1", "TRUE"):
+    config.available_features.add("sanitize")
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=1"

@@ -1,0 +1,336 @@
+/* dyad: the user driver. Subcommands: run (more arrive with later stages). */
+#include <llvm-c/Core.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dyad/fileio.h"
+#include "dyad/interp.h"
+#include "dyad/npy.h"
+#include "dyad/text.h"
+
+#ifndef DYAD_VERSION
+#define DYAD_VERSION "0"
+#endif
+
+static const DyLoc none = {NULL, 0, 0};
+
+static void usage(FILE *out) {
+  fputs("usage: dyad COMMAND [options]\n"
+        "\n"
+        "commands:\n"
+        "  run MODEL [--input NAME=FILE.npy]... [FILE.npy]... --output-dir "
+        "DIR\n"
+        "      run MODEL (.dy) with the reference interpreter; inputs are\n"
+        "      given by name or positionally in graph order; writes\n"
+        "      DIR/<output name>.npy for every graph output\n"
+        "      --print   also print every output's values to stdout\n"
+        "\n"
+        "options:\n"
+        "  --help, --version\n"
+        "\n"
+        "Exit status: 0 on success, 1 on an error in the input or options.\n",
+        out);
+}
+
+/* The .npy dtype that stores elements of type t. */
+static DyNpyDtype npy_dtype_of(const DyType *t) {
+  switch (t->elem) {
+  case DY_F32:
+    return DY_NPY_F32;
+  case DY_I32:
+    return DY_NPY_I32;
+  case DY_I16:
+    return DY_NPY_I16;
+  case DY_U8:
+  case DY_U4:
+  case DY_U2:
+    return DY_NPY_U8;
+  default:
+    return DY_NPY_I8;
+  }
+}
+
+static void shape_str(char *buf, size_t n, int rank, const int64_t *dims) {
+  size_t len = (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < rank && len < n; i++)
+    len += (size_t)snprintf(buf + len, n - len, "%s%lld", i ? ", " : "",
+                            (long long)dims[i]);
+  if (len < n)
+    snprintf(buf + len, n - len, "]");
+}
+
+/* Converts an .npy array into a tensor of the graph input's type: same
+ * shape; the dtype must store the type exactly (int64 is accepted for i32
+ * when every value fits). */
+static int npy_to_tensor(const char *path, const DyNpy *a, const DyValue *in,
+                         DyTensor *t, DyDiag *d) {
+  const DyType *ty = &in->type;
+  DyLoc loc = {path, 0, 0};
+  char want[128], got[128];
+  shape_str(want, sizeof want, ty->rank, ty->dims);
+  shape_str(got, sizeof got, a->rank, a->dims);
+  int same = a->rank == ty->rank;
+  for (int i = 0; same && i < a->rank; i++)
+    same = a->dims[i] == ty->dims[i];
+  if (!same) {
+    dy_error(d, loc, "input '%s' expects shape %s, the file has %s", in->name,
+             want, got);
+    return 1;
+  }
+  DyNpyDtype dt = npy_dtype_of(ty);
+  int widen = a->dtype == DY_NPY_I64 && dt == DY_NPY_I32;
+  if (a->dtype != dt && !widen) {
+    dy_error(d, loc, "input '%s' expects %s data (%s), the file has %s",
+             in->name, dy_npy_dtype_name(dt), dy_elem_name(ty->elem),
+             dy_npy_dtype_name(a->dtype));
+    return 1;
+  }
+  if (dy_tensor_alloc(t, ty, d))
+    return 1;
+  size_t n = t->nbytes / dy_elem_size(ty->elem);
+  int64_t lo, hi;
+  dy_elem_range(ty->elem, &lo, &hi);
+  if (ty->quant) {
+    lo = ty->quant->qmin;
+    hi = ty->quant->qmax;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int64_t v;
+    if (ty->elem == DY_F32)
+      break;
+    if (widen)
+      v = ((const int64_t *)a->data)[i];
+    else if (dt == DY_NPY_I32)
+      v = ((const int32_t *)a->data)[i];
+    else if (dt == DY_NPY_I16)
+      v = ((const int16_t *)a->data)[i];
+    else if (dt == DY_NPY_U8)
+      v = ((const uint8_t *)a->data)[i];
+    else
+      v = ((const int8_t *)a->data)[i];
+    if (v < lo || v > hi || (ty->elem == DY_I1 && v == 0)) {
+      dy_error(d, loc, "input '%s': element %zu is %lld, outside %s", in->name,
+               i, (long long)v, dy_elem_name(ty->elem));
+      dy_tensor_free(t);
+      return 1;
+    }
+    if (widen)
+      ((int32_t *)t->data)[i] = (int32_t)v;
+  }
+  if (!widen)
+    memcpy(t->data, a->data, t->nbytes);
+  return 0;
+}
+
+static void print_tensor(const char *name, const DyTensor *t) {
+  char shape[128];
+  shape_str(shape, sizeof shape, t->type.rank, t->type.dims);
+  printf("%s: %s %s\n", name, shape, dy_elem_name(t->type.elem));
+  size_t n = t->nbytes / dy_elem_size(t->type.elem);
+  for (size_t i = 0; i < n; i++) {
+    switch (t->type.elem) {
+    case DY_F32:
+      printf("%s%.6g", i ? " " : "  ", (double)((const float *)t->data)[i]);
+      break;
+    case DY_I32:
+      printf("%s%d", i ? " " : "  ", (int)((const int32_t *)t->data)[i]);
+      break;
+    case DY_I16:
+      printf("%s%d", i ? " " : "  ", (int)((const int16_t *)t->data)[i]);
+      break;
+    case DY_U8:
+    case DY_U4:
+    case DY_U2:
+      printf("%s%u", i ? " " : "  ", (unsigned)((const uint8_t *)t->data)[i]);
+      break;
+    default:
+      printf("%s%d", i ? " " : "  ", (int)((const int8_t *)t->data)[i]);
+      break;
+    }
+  }
+  printf("\n");
+}
+
+static int cmd_run(int argc, char **argv, DyDiag *d) {
+  const char *model = NULL, *outdir = NULL;
+  const char *named[64], *files[64], *positional[64];
+  int nnamed = 0, npos = 0, print = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--input") == 0 || strcmp(a, "-i") == 0) {
+      if (i + 1 >= argc) {
+        dy_error(d, none, "option '%s' needs NAME=FILE.npy", a);
+        return 1;
+      }
+      const char *v = argv[++i];
+      const char *eq = strchr(v, '=');
+      if (!eq || eq == v) {
+        dy_error(d, none, "option '--input' needs NAME=FILE.npy, got '%s'", v);
+        return 1;
+      }
+      if (nnamed == 64) {
+        dy_error(d, none, "too many inputs");
+        return 1;
+      }
+      named[nnamed] = v;
+      files[nnamed++] = eq + 1;
+    } else if (strcmp(a, "--output-dir") == 0 || strcmp(a, "-o") == 0) {
+      if (i + 1 >= argc) {
+        dy_error(d, none, "option '%s' needs a directory", a);
+        return 1;
+      }
+      outdir = argv[++i];
+    } else if (strcmp(a, "--print") == 0) {
+      print = 1;
+    } else if (a[0] == '-' && a[1] != 0) {
+      dy_error(d, none, "unknown option '%s' for 'run' (see dyad --help)", a);
+      return 1;
+    } else if (!model) {
+      model = a;
+    } else if (npos < 64) {
+      positional[npos++] = a;
+    }
+  }
+  if (!model) {
+    dy_error(d, none, "run: no model given (see dyad --help)");
+    return 1;
+  }
+  if (!outdir && !print) {
+    dy_error(d, none, "run: no --output-dir given");
+    return 1;
+  }
+  char *text = NULL;
+  DyGraph *g = dy_load_graph(model, NULL, &text, d);
+  if (!g) {
+    free(text);
+    return 1;
+  }
+  int rc = 1;
+  int n = g->ninputs;
+  DyTensor *ins = calloc((size_t)n + 1, sizeof *ins);
+  DyTensor *outs = calloc((size_t)g->noutputs + 1, sizeof *outs);
+  const char **src = calloc((size_t)n + 1, sizeof *src);
+  if (!ins || !outs || !src) {
+    dy_error(d, none, "out of memory");
+    goto done;
+  }
+  if (npos && nnamed) {
+    dy_error(d, none, "give inputs either by name or by position, not both");
+    goto done;
+  }
+  for (int k = 0; k < nnamed; k++) {
+    size_t len = (size_t)(files[k] - 1 - named[k]);
+    int found = -1;
+    for (int i = 0; i < n; i++)
+      if (strlen(g->inputs[i]->name) == len &&
+          strncmp(g->inputs[i]->name, named[k], len) == 0)
+        found = i;
+    if (found < 0) {
+      dy_error(d, none, "the model has no input named '%.*s'", (int)len,
+               named[k]);
+      goto done;
+    }
+    if (src[found]) {
+      dy_error(d, none, "input '%.*s' given twice", (int)len, named[k]);
+      goto done;
+    }
+    src[found] = files[k];
+  }
+  if (npos) {
+    if (npos != n) {
+      dy_error(d, none, "the model takes %d input%s, %d given", n,
+               n == 1 ? "" : "s", npos);
+      goto done;
+    }
+    for (int i = 0; i < n; i++)
+      src[i] = positional[i];
+  }
+  for (int i = 0; i < n; i++) {
+    if (!src[i]) {
+      dy_error(d, none, "no data for input '%s' (use --input %s=FILE.npy)",
+               g->inputs[i]->name, g->inputs[i]->name);
+      goto done;
+    }
+    DyNpy a;
+    if (dy_npy_read(src[i], &a, d))
+      goto done;
+    int bad = npy_to_tensor(src[i], &a, g->inputs[i], &ins[i], d);
+    dy_npy_free(&a);
+    if (bad)
+      goto done;
+  }
+  if (dy_interp_run(g, ins, outs, d))
+    goto done;
+  if (outdir && dy_mkdir_p(outdir, d))
+    goto done;
+  rc = 0;
+  for (int i = 0; i < g->noutputs && !rc; i++) {
+    const DyValue *v = g->outputs[i];
+    if (print)
+      print_tensor(v->name, &outs[i]);
+    if (!outdir)
+      continue;
+    DyNpy a;
+    memset(&a, 0, sizeof a);
+    a.dtype = npy_dtype_of(&v->type);
+    a.rank = v->type.rank;
+    for (int k = 0; k < a.rank; k++)
+      a.dims[k] = v->type.dims[k];
+    a.data = outs[i].data;
+    a.nbytes = outs[i].nbytes;
+    size_t plen = strlen(outdir) + strlen(v->name) + 8;
+    char *path = malloc(plen);
+    if (!path) {
+      dy_error(d, none, "out of memory");
+      rc = 1;
+      break;
+    }
+    snprintf(path, plen, "%s/%s.npy", outdir, v->name);
+    rc = dy_npy_write(path, &a, d);
+    free(path);
+  }
+done:
+  for (int i = 0; ins && i < n; i++)
+    dy_tensor_free(&ins[i]);
+  for (int i = 0; outs && i < g->noutputs; i++)
+    dy_tensor_free(&outs[i]);
+  free(ins);
+  free(outs);
+  free(src);
+  dy_graph_destroy(g);
+  free(text);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  DyDiag d;
+  dy_diag_init(&d);
+  int rc;
+  if (argc < 2) {
+    usage(stderr);
+    return 1;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    unsigned maj, min, pat;
+    LLVMGetVersion(&maj, &min, &pat);
+    printf("dyad %s (LLVM %u.%u.%u)\n", DYAD_VERSION, maj, min, pat);
+    return 0;
+  }
+  if (strcmp(argv[1], "run") == 0) {
+    rc = cmd_run(argc - 2, argv + 2, &d);
+  } else {
+    dy_error(&d, none, "unknown command '%s' (see dyad --help)", argv[1]);
+    rc = 1;
+  }
+  dy_diag_fini(&d);
+  return rc;
+}
