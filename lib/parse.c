@@ -706,7 +706,7 @@ static void dense_scalar(Parser *p, void *data, DyElemType e, size_t i) {
     return;
   }
   if (is_float)
-    fail_at(p, loc, "expected an integer for a %s element, got '%s'",
+    fail_at(p, loc, "expected an integer element for %s, got '%s'",
             dy_elem_name(e), buf);
   int64_t v = to_int(p, buf, loc);
   check_int_elem(p, loc, e, v);
@@ -965,10 +965,11 @@ static void parse_op(Parser *p) {
     data_pos = p->pos;
     data_line = p->line;
     data_col = p->col;
+    DyLoc dl = here(p);
     const char *dw;
     size_t dn = word(p, &dw);
     if (!word_is(dw, dn, "dense") && !word_is(dw, dn, "external"))
-      fail_at(p, here(p),
+      fail_at(p, dl,
               "expected 'dense' or 'external' constant data, got '%.*s'",
               (int)dn, dw);
     skip_ws(p);
@@ -994,6 +995,14 @@ static void parse_op(Parser *p) {
     if (i)
       expect(p, ',', "between result types");
     types[i] = parse_type(p);
+  }
+  for (int i = 0; i < nres; i++) {
+    Entry *e = p->tab_cap ? tab_find(p, names[i]) : NULL;
+    int twice = 0;
+    for (int k = 0; k < i; k++)
+      twice |= strcmp(names[k], names[i]) == 0;
+    if ((e && e->name) || twice)
+      fail_at(p, name_locs[i], "redefinition of value '%%%s'", names[i]);
   }
   DyOp *op = dy_op_create(g, kind, nops, operands, nres, types, names);
   op->loc = oploc;

@@ -196,6 +196,10 @@ static int print_const_data(FILE *out, const DyOp *op, DyPrintOptions *opt) {
     opt->external_offset += cd->nbytes;
     return 0;
   }
+  if (cd->form == DY_FORM_EXTERNAL && opt && opt->inline_external) {
+    print_hex(out, cd);
+    return 0;
+  }
   if (cd->form == DY_FORM_EXTERNAL) {
     fputs("external<\"", out);
     for (const char *s = cd->path; *s; s++) {

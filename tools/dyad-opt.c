@@ -33,6 +33,7 @@ static void usage(FILE *out) {
       "                         the side file F (referenced by its name)\n"
       "  --external-threshold N bytes above which constants go to the side\n"
       "                         file (default 1024)\n"
+      "  --inline-weights       print constants read from side files inline\n"
       "  --hex-threshold N      print constants of more than N elements as\n"
       "                         hex blobs\n"
       "  --help, --version\n"
@@ -49,7 +50,7 @@ typedef struct Options {
   const char *input, *output;
   const char *passes[64];
   int npasses;
-  int print_after_all, verify_each, split, verify_roundtrip;
+  int print_after_all, verify_each, split, verify_roundtrip, inline_weights;
   const char *ext_path;
   size_t ext_threshold, hex_threshold;
 } Options;
@@ -139,6 +140,7 @@ static int process(const Options *o, const char *file, const char *text,
   if (!rc) {
     DyPrintOptions popts = {0};
     popts.hex_threshold = o->hex_threshold;
+    popts.inline_external = o->inline_weights;
     if (ext) {
       popts.external_file = ext;
       popts.external_path = o->ext_path;
@@ -215,6 +217,8 @@ int main(int argc, char **argv) {
       o.print_after_all = 1;
     } else if (strcmp(a, "--verify-each") == 0) {
       o.verify_each = 1;
+    } else if (strcmp(a, "--inline-weights") == 0) {
+      o.inline_weights = 1;
     } else if (strcmp(a, "--verify-roundtrip") == 0) {
       o.verify_roundtrip = 1;
     } else if (strcmp(a, "--split-input-file") == 0) {

@@ -46,6 +46,9 @@ typedef struct DyPrintOptions {
   /* Write DENSE constants above this many elements as hex blobs; 0 = keep
    * every constant in the form it came in. */
   size_t hex_threshold;
+  /* Print external constants inline (as hex blobs) instead of referring to
+   * their side file. */
+  int inline_external;
 } DyPrintOptions;
 
 /* Prints g in canonical form. Returns 0, or 1 on a write error. */
