@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void dy_diag_init(DyDiag *d) { memset(d, 0, sizeof *d); }
+void dy_diag_init(DyDiag *d) {
+  memset(d, 0, sizeof *d);
+  d->prog = "dyad";
+}
 
 void dy_diag_fini(DyDiag *d) {
   DyDiagSource *s = d->sources;
@@ -82,7 +85,8 @@ void dy_vreport(DyDiag *d, DySeverity sev, DyLoc loc, const char *fmt,
   else if (loc.file)
     fprintf(stderr, "%s: %s: %s\n", loc.file, sev_name(sev), msg);
   else
-    fprintf(stderr, "dyad: %s: %s\n", sev_name(sev), msg);
+    fprintf(stderr, "%s: %s: %s\n", d->prog ? d->prog : "dyad",
+            sev_name(sev), msg);
   print_caret(d, loc);
 }
 

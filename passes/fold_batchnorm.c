@@ -56,12 +56,16 @@ static int fold(DyGraph *g, DyOp *bn) {
     int64_t c = layer->kind == DY_OP_CONV2D ? i / inner : i % nc;
     nw[i] = (float)((double)w[i] * a[c]);
   }
+  /* New constants are written like the weights they replace. */
+  DyDataForm form = layer->operands[1]->def->data->form;
+  if (form == DY_FORM_EXTERNAL)
+    form = DY_FORM_HEX;
   DyValue *wv = dy_build_const(g, layer, layer->operands[1]->name, *wt, nw,
-                               DY_FORM_DENSE);
+                               form);
   DyType bt = dy_type_make(DY_F32, 1, &nc);
   const char *bname = layer->noperands == 3 ? layer->operands[2]->name
                                             : bn->operands[2]->name;
-  DyValue *bv = dy_build_const(g, layer, bname, bt, nb, DY_FORM_DENSE);
+  DyValue *bv = dy_build_const(g, layer, bname, bt, nb, form);
   wv->def->loc = bv->def->loc = bn->loc;
   DyValue *old[6] = {layer->operands[1], b ? layer->operands[2] : NULL,
                      bn->operands[1], bn->operands[2], bn->operands[3],
@@ -75,7 +79,9 @@ static int fold(DyGraph *g, DyOp *bn) {
   dy_graph_erase(g, bn);
   dy_graph_release_name(g, x->name);
   x->name = dy_graph_unique_name(g, y->name);
-  /* Erase the constants that only this layer and batchnorm used. */
+  /* Erase the constants that only this layer and batchnorm used; the new
+   * ones take their names back when they are free. */
+  const char *wname = old[0]->name;
   for (int i = 0; i < 6; i++)
     if (old[i] && dy_value_num_uses(g, old[i]) == 0) {
       int dup = 0;
@@ -84,6 +90,10 @@ static int fold(DyGraph *g, DyOp *bn) {
       if (!dup)
         dy_graph_erase(g, old[i]->def);
     }
+  dy_graph_release_name(g, wv->name);
+  wv->name = dy_graph_unique_name(g, wname);
+  dy_graph_release_name(g, bv->name);
+  bv->name = dy_graph_unique_name(g, bname);
   free(a);
   free(nw);
   free(nb);

@@ -180,6 +180,7 @@ int main(int argc, char **argv) {
   o.ext_threshold = 1024;
   DyDiag d;
   dy_diag_init(&d);
+  d.prog = "dyad-opt";
   DyLoc none = {NULL, 0, 0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];

@@ -35,6 +35,7 @@ struct DyDiag {
   int nerrors;  /* errors reported so far */
   int nwarnings;
   DyDiagSource *sources; /* owned; freed by dy_diag_fini */
+  const char *prog;      /* prefix of messages without a file: "dyad" */
 };
 
 /* Initializes a sink that prints to stderr. */
