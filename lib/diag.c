@@ -85,8 +85,8 @@ void dy_vreport(DyDiag *d, DySeverity sev, DyLoc loc, const char *fmt,
   else if (loc.file)
     fprintf(stderr, "%s: %s: %s\n", loc.file, sev_name(sev), msg);
   else
-    fprintf(stderr, "%s: %s: %s\n", d->prog ? d->prog : "dyad",
-            sev_name(sev), msg);
+    fprintf(stderr, "%s: %s: %s\n", d->prog ? d->prog : "dyad", sev_name(sev),
+            msg);
   print_caret(d, loc);
 }
 

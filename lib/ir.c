@@ -31,7 +31,8 @@ const char *dy_elem_name(DyElemType t) {
 
 int dy_elem_from_name(const char *s, size_t n, DyElemType *out) {
   for (int i = 0; i < DY_ELEM_COUNT; i++)
-    if (strlen(elem_info[i].name) == n && memcmp(elem_info[i].name, s, n) == 0) {
+    if (strlen(elem_info[i].name) == n &&
+        memcmp(elem_info[i].name, s, n) == 0) {
       *out = (DyElemType)i;
       return 1;
     }
@@ -280,7 +281,8 @@ static DyValue *new_value(DyGraph *g, const char *name, DyType type) {
 DyValue *dy_graph_add_input(DyGraph *g, const char *name, DyType type) {
   DyValue *v = new_value(g, name, type);
   v->index = g->ninputs;
-  DyValue **ins = dy_arena_alloc(g->arena, (size_t)(g->ninputs + 1) * sizeof *ins);
+  DyValue **ins =
+      dy_arena_alloc(g->arena, (size_t)(g->ninputs + 1) * sizeof *ins);
   if (g->ninputs)
     memcpy(ins, g->inputs, (size_t)g->ninputs * sizeof *ins);
   ins[g->ninputs++] = v;
@@ -303,10 +305,11 @@ DyOp *dy_op_create(DyGraph *g, DyOpKind kind, int noperands,
   op->operands =
       dy_arena_memdup(g->arena, operands, (size_t)noperands * sizeof *operands);
   op->nresults = nresults;
-  op->results = dy_arena_alloc(g->arena, (size_t)nresults * sizeof *op->results);
+  op->results =
+      dy_arena_alloc(g->arena, (size_t)nresults * sizeof *op->results);
   for (int i = 0; i < nresults; i++) {
-    DyValue *v = new_value(g, result_names ? result_names[i] : NULL,
-                           result_types[i]);
+    DyValue *v =
+        new_value(g, result_names ? result_names[i] : NULL, result_types[i]);
     v->def = op;
     v->index = i;
     op->results[i] = v;
@@ -462,8 +465,8 @@ int dy_op_ints(const DyOp *op, const char *name, int64_t *out, int max,
 
 /* --- builders --- */
 
-DyValue *dy_build_const(DyGraph *g, DyOp *before, const char *name,
-                        DyType type, const void *data, DyDataForm form) {
+DyValue *dy_build_const(DyGraph *g, DyOp *before, const char *name, DyType type,
+                        const void *data, DyDataForm form) {
   DyOp *op = dy_op_create(g, DY_OP_CONST, 0, NULL, 1, &type, &name);
   int ovf;
   size_t n = dy_type_nbytes(&type, &ovf);
@@ -638,22 +641,24 @@ DyGraph *dy_graph_clone(const DyGraph *src) {
         g->arena, (size_t)(op->noperands ? op->noperands : 1) * sizeof *ops);
     for (int i = 0; i < op->noperands; i++)
       ops[i] = vmap_get(&m, op->operands[i]);
-    DyType *types = dy_arena_alloc(g->arena, (size_t)op->nresults * sizeof *types);
+    DyType *types =
+        dy_arena_alloc(g->arena, (size_t)op->nresults * sizeof *types);
     const char **names =
         dy_arena_alloc(g->arena, (size_t)op->nresults * sizeof *names);
     for (int i = 0; i < op->nresults; i++) {
       types[i] = clone_type(g, op->results[i]->type);
       names[i] = op->results[i]->name;
     }
-    DyOp *c = dy_op_create(g, op->kind, op->noperands, ops, op->nresults,
-                           types, names);
+    DyOp *c = dy_op_create(g, op->kind, op->noperands, ops, op->nresults, types,
+                           names);
     c->loc = op->loc;
     for (int i = 0; i < op->nattrs; i++)
       dy_op_add_attr(g, c, &op->attrs[i]);
     if (op->data) {
       c->data = dy_arena_alloc(g->arena, sizeof *c->data);
       *c->data = *op->data;
-      c->data->data = dy_arena_memdup(g->arena, op->data->data, op->data->nbytes);
+      c->data->data =
+          dy_arena_memdup(g->arena, op->data->data, op->data->nbytes);
       if (op->data->path)
         c->data->path = dy_arena_strdup(g->arena, op->data->path);
     }
@@ -661,9 +666,8 @@ DyGraph *dy_graph_clone(const DyGraph *src) {
     for (int i = 0; i < op->nresults; i++)
       vmap_put(&m, op->results[i], c->results[i]);
   }
-  DyValue **outs =
-      dy_arena_alloc(g->arena, (size_t)(src->noutputs ? src->noutputs : 1) *
-                                   sizeof *outs);
+  DyValue **outs = dy_arena_alloc(
+      g->arena, (size_t)(src->noutputs ? src->noutputs : 1) * sizeof *outs);
   for (int i = 0; i < src->noutputs; i++)
     outs[i] = vmap_get(&m, src->outputs[i]);
   dy_graph_set_outputs(g, src->noutputs, outs);

@@ -131,8 +131,7 @@ static int accept(Parser *p, char c) {
 
 static int is_ident_char(int c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '$' ||
-         c == '-';
+         (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '$' || c == '-';
 }
 
 static int is_word_char(int c) {
@@ -581,8 +580,8 @@ static void parse_attr_value(Parser *p, DyAttr *a) {
         }
         skip_ws(p);
         int d0 = peek(p);
-        if (!((d0 >= '0' && d0 <= '9') || d0 == '-' || d0 == '+' ||
-              d0 == 'i' || d0 == 'n' || d0 == '.')) {
+        if (!((d0 >= '0' && d0 <= '9') || d0 == '-' || d0 == '+' || d0 == 'i' ||
+              d0 == 'n' || d0 == '.')) {
           char dbuf[40];
           FAIL(p, "expected a number in the list, got %s",
                next_desc(p, dbuf, sizeof dbuf));
@@ -842,8 +841,9 @@ static void parse_const_data(Parser *p, DyOp *op, const DyType *t) {
   size_t limit = p->opt && p->opt->max_const_bytes ? p->opt->max_const_bytes
                                                    : DY_DEFAULT_MAX_CONST;
   if (ovf || nbytes > limit)
-    fail_at(p, loc, "constant of type with %lld elements exceeds the limit of "
-                    "%zu bytes",
+    fail_at(p, loc,
+            "constant of type with %lld elements exceeds the limit of "
+            "%zu bytes",
             (long long)dy_type_numel(t), limit);
   size_t numel = (size_t)dy_type_numel(t);
   DyConstData *cd = dy_arena_alloc(p->g->arena, sizeof *cd);
@@ -969,8 +969,7 @@ static void parse_op(Parser *p) {
     const char *dw;
     size_t dn = word(p, &dw);
     if (!word_is(dw, dn, "dense") && !word_is(dw, dn, "external"))
-      fail_at(p, dl,
-              "expected 'dense' or 'external' constant data, got '%.*s'",
+      fail_at(p, dl, "expected 'dense' or 'external' constant data, got '%.*s'",
               (int)dn, dw);
     skip_ws(p);
     if (peek(p) != '<')
@@ -1076,8 +1075,9 @@ static void parse_graph(Parser *p) {
       size_t wn = word(p, &w);
       if (!word_is(w, wn, "return")) {
         if (wn)
-          fail_at(p, rl, "expected a result name (%%name) or 'return', got "
-                         "'%.*s'",
+          fail_at(p, rl,
+                  "expected a result name (%%name) or 'return', got "
+                  "'%.*s'",
                   (int)wn, w);
         char buf[40];
         fail_at(p, rl, "expected a result name (%%name) or 'return', got %s",
@@ -1137,9 +1137,9 @@ DyGraph *dy_parse_graph(const char *file, const char *text, size_t len,
   p.g = dy_graph_create("main");
   /* base directory for external data */
   const char *slash = strrchr(p.file, '/');
-  p.g->base_dir = slash ? dy_arena_strndup(p.g->arena, p.file,
-                                           (size_t)(slash - p.file))
-                        : ".";
+  p.g->base_dir =
+      slash ? dy_arena_strndup(p.g->arena, p.file, (size_t)(slash - p.file))
+            : ".";
   if (setjmp(p.fail)) {
     free(p.tab);
     dy_graph_destroy(p.g);
@@ -1186,14 +1186,14 @@ char *dy_read_file(const char *path, size_t *len, DyDiag *d) {
   return buf;
 }
 
-DyGraph *dy_load_graph(const char *path, const DyParseOptions *opt,
-                       char **text, DyDiag *d) {
+DyGraph *dy_load_graph(const char *path, const DyParseOptions *opt, char **text,
+                       DyDiag *d) {
   size_t len;
   *text = dy_read_file(path, &len, d);
   if (!*text)
     return NULL;
-  DyGraph *g = dy_parse_graph(strcmp(path, "-") == 0 ? "<stdin>" : path,
-                              *text, len, opt, d);
+  DyGraph *g = dy_parse_graph(strcmp(path, "-") == 0 ? "<stdin>" : path, *text,
+                              len, opt, d);
   if (g && dy_graph_verify(g, d)) {
     dy_graph_destroy(g);
     return NULL;

@@ -114,9 +114,8 @@ static const char *const *known_attrs(DyOpKind k) {
   static const char *const axis[] = {"axis", NULL};
   static const char *const maxpool[] = {"kernel",    "strides",   "pads",
                                         "dilations", "ceil_mode", NULL};
-  static const char *const avgpool[] = {"kernel",    "strides",
-                                        "pads",      "ceil_mode",
-                                        "count_include_pad", NULL};
+  static const char *const avgpool[] = {
+      "kernel", "strides", "pads", "ceil_mode", "count_include_pad", NULL};
   static const char *const pad[] = {"pads", "mode", "value", NULL};
   static const char *const perm[] = {"perm", NULL};
   static const char *const bn[] = {"epsilon", NULL};
@@ -173,7 +172,8 @@ static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil,
   int64_t span = in + pb + pe - eff;
   if (span < 0)
     return -1;
-  int64_t out = ceil_mode ? (span + stride - 1) / stride + 1 : span / stride + 1;
+  int64_t out =
+      ceil_mode ? (span + stride - 1) / stride + 1 : span / stride + 1;
   /* ceil mode: the last window must start inside the input or left padding */
   if (ceil_mode && (out - 1) * stride >= in + pb)
     out--;
@@ -215,8 +215,7 @@ static int infer_conv(const DyOp *op, DyType *t, DyDiag *d) {
     return BAD("'conv2d' expects an NHWC input of rank 4, got rank %d",
                x->rank);
   if (w->rank != 4)
-    return BAD("'conv2d' expects OHWI weights of rank 4, got rank %d",
-               w->rank);
+    return BAD("'conv2d' expects OHWI weights of rank 4, got rank %d", w->rank);
   int64_t s[2], dl[2], p[4], groups;
   static const int64_t ones[2] = {1, 1};
   if (get_ints(op, d, "strides", 2, s, ones, 1) ||
@@ -569,8 +568,8 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
         return 1;
       int ax;
       if (!norm_axis(v, x->rank, &ax))
-        return BAD("'requant' axis %lld out of range for rank %d",
-                   (long long)v, x->rank);
+        return BAD("'requant' axis %lld out of range for rank %d", (long long)v,
+                   x->rank);
       if (x->dims[ax] != m->n)
         return BAD("'requant' has %d multipliers for %lld channels on axis "
                    "%d",
@@ -612,8 +611,7 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
   }
 }
 
-static int check_type(const DyType *t, DyDiag *d, DyLoc loc,
-                      const char *what) {
+static int check_type(const DyType *t, DyDiag *d, DyLoc loc, const char *what) {
   if (t->rank < 0 || t->rank > DY_MAX_RANK) {
     dy_error(d, loc, "%s has rank %d, the maximum is %d", what, t->rank,
              DY_MAX_RANK);
@@ -632,8 +630,9 @@ static int check_type(const DyType *t, DyDiag *d, DyLoc loc,
   if (!q)
     return 0;
   if (q->storage != t->elem || q->storage == DY_F32) {
-    dy_error(d, loc, "%s: quantized storage type must be its integer element "
-                     "type",
+    dy_error(d, loc,
+             "%s: quantized storage type must be its integer element "
+             "type",
              what);
     return 1;
   }
@@ -657,8 +656,8 @@ static int check_type(const DyType *t, DyDiag *d, DyLoc loc,
       expect *= shape[i];
   }
   if (q->nparams != expect) {
-    dy_error(d, loc, "%s has %lld quantization parameters, expected %lld",
-             what, (long long)q->nparams, (long long)expect);
+    dy_error(d, loc, "%s has %lld quantization parameters, expected %lld", what,
+             (long long)q->nparams, (long long)expect);
     return 1;
   }
   int64_t lo, hi;
@@ -736,8 +735,9 @@ int dy_graph_verify(const DyGraph *g, DyDiag *d) {
     int bad = 0;
     for (int i = 0; i < op->noperands; i++)
       if (!dy_ptrset_has(&defined, op->operands[i])) {
-        dy_error(d, op->loc, "operand '%%%s' of '%s' is used before it is "
-                             "defined",
+        dy_error(d, op->loc,
+                 "operand '%%%s' of '%s' is used before it is "
+                 "defined",
                  op->operands[i]->name, dy_op_name(op->kind));
         bad = 1;
       }

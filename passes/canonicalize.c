@@ -117,8 +117,8 @@ static int fold_op(DyGraph *g, DyOp *op, DyDiag *d) {
     return -1;
   DyValue *old = op->results[0];
   dy_graph_release_name(g, old->name);
-  DyValue *c = dy_build_const(g, op, old->name, old->type, out.data,
-                              DY_FORM_DENSE);
+  DyValue *c =
+      dy_build_const(g, op, old->name, old->type, out.data, DY_FORM_DENSE);
   c->def->loc = op->loc;
   dy_tensor_free(&out);
   dy_value_replace_all_uses(g, old, c);

@@ -24,8 +24,7 @@ static const float *const_f32(const DyValue *v) {
 static int fold(DyGraph *g, DyOp *bn) {
   DyValue *x = bn->operands[0];
   DyOp *layer = x->def;
-  if (!layer ||
-      (layer->kind != DY_OP_CONV2D && layer->kind != DY_OP_MATMUL) ||
+  if (!layer || (layer->kind != DY_OP_CONV2D && layer->kind != DY_OP_MATMUL) ||
       dy_value_num_uses(g, x) != 1 || dy_value_is_output(g, x))
     return 0;
   const float *w = const_f32(layer->operands[1]);
@@ -60,16 +59,16 @@ static int fold(DyGraph *g, DyOp *bn) {
   DyDataForm form = layer->operands[1]->def->data->form;
   if (form == DY_FORM_EXTERNAL)
     form = DY_FORM_HEX;
-  DyValue *wv = dy_build_const(g, layer, layer->operands[1]->name, *wt, nw,
-                               form);
+  DyValue *wv =
+      dy_build_const(g, layer, layer->operands[1]->name, *wt, nw, form);
   DyType bt = dy_type_make(DY_F32, 1, &nc);
-  const char *bname = layer->noperands == 3 ? layer->operands[2]->name
-                                            : bn->operands[2]->name;
+  const char *bname =
+      layer->noperands == 3 ? layer->operands[2]->name : bn->operands[2]->name;
   DyValue *bv = dy_build_const(g, layer, bname, bt, nb, form);
   wv->def->loc = bv->def->loc = bn->loc;
   DyValue *old[6] = {layer->operands[1], b ? layer->operands[2] : NULL,
-                     bn->operands[1], bn->operands[2], bn->operands[3],
-                     bn->operands[4]};
+                     bn->operands[1],    bn->operands[2],
+                     bn->operands[3],    bn->operands[4]};
   DyValue *ops[3] = {layer->operands[0], wv, bv};
   layer->operands = dy_arena_memdup(g->arena, ops, sizeof ops);
   layer->noperands = 3;

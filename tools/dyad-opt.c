@@ -118,8 +118,7 @@ static int process(const Options *o, const char *file, const char *text,
         break;
       }
       if (o->print_after_all) {
-        fprintf(stderr, "// -----// IR Dump After %s //----- //\n",
-                pass->name);
+        fprintf(stderr, "// -----// IR Dump After %s //----- //\n", pass->name);
         dy_print_graph(stderr, g, NULL);
       }
       if (o->verify_each && dy_graph_verify(g, d)) {
@@ -241,8 +240,7 @@ int main(int argc, char **argv) {
     } else if (!o.input) {
       o.input = a;
     } else {
-      dy_error(&d, none, "more than one input file: '%s' and '%s'", o.input,
-               a);
+      dy_error(&d, none, "more than one input file: '%s' and '%s'", o.input, a);
       return 1;
     }
   }

@@ -17,8 +17,7 @@ typedef enum DySeverity { DY_ERROR, DY_WARNING, DY_NOTE } DySeverity;
 typedef struct DyDiag DyDiag;
 
 /* Receives one finished message (no trailing newline). */
-typedef void (*DyDiagFn)(void *ctx, DySeverity sev, DyLoc loc,
-                         const char *msg);
+typedef void (*DyDiagFn)(void *ctx, DySeverity sev, DyLoc loc, const char *msg);
 
 /* Source text registered with the sink, so that messages can show the line
  * and a caret under the column. */
@@ -30,9 +29,9 @@ typedef struct DyDiagSource {
 } DyDiagSource;
 
 struct DyDiag {
-  DyDiagFn fn;  /* NULL: print to stderr */
-  void *ctx;    /* passed to fn */
-  int nerrors;  /* errors reported so far */
+  DyDiagFn fn; /* NULL: print to stderr */
+  void *ctx;   /* passed to fn */
+  int nerrors; /* errors reported so far */
   int nwarnings;
   DyDiagSource *sources; /* owned; freed by dy_diag_fini */
   const char *prog;      /* prefix of messages without a file: "dyad" */

@@ -52,12 +52,12 @@ typedef enum DyQuantKind {
  * Spelled as MLIR's quant dialect, see docs/ir.md. Arena-owned, immutable. */
 typedef struct DyQuant {
   DyQuantKind kind;
-  DyElemType storage;  /* integer storage type */
-  int64_t qmin, qmax;  /* storage range, narrower for narrow-range schemes */
-  int axis;            /* DY_QUANT_PER_AXIS: the quantized axis */
+  DyElemType storage; /* integer storage type */
+  int64_t qmin, qmax; /* storage range, narrower for narrow-range schemes */
+  int axis;           /* DY_QUANT_PER_AXIS: the quantized axis */
   int64_t block[DY_MAX_RANK]; /* DY_QUANT_BLOCKED: block size per axis, 0 =
                                  the whole axis */
-  int64_t nparams;     /* number of (scale, zero point) pairs */
+  int64_t nparams;            /* number of (scale, zero point) pairs */
   const double *scales;
   const int64_t *zero_points;
 } DyQuant;
@@ -123,7 +123,7 @@ typedef enum DyDataForm {
 
 typedef struct DyConstData {
   DyDataForm form;
-  void *data;       /* storage of the op's result type, arena-owned */
+  void *data; /* storage of the op's result type, arena-owned */
   size_t nbytes;
   const char *path; /* external: path as written, relative to the .dy file */
   uint64_t offset;  /* external: byte offset in the file */
@@ -146,7 +146,7 @@ struct DyOp {
   int nresults;
   DyValue **results;
   int nattrs;
-  DyAttr *attrs; /* sorted by name */
+  DyAttr *attrs;     /* sorted by name */
   DyConstData *data; /* const only */
   DyLoc loc;
   DyOp *prev, *next; /* position in the graph's op list */
@@ -164,7 +164,7 @@ typedef struct DyGraph {
   DyOp *first, *last;
   int nops;
   DyLoc loc;
-  DyNameSet *names; /* value names in use */
+  DyNameSet *names;     /* value names in use */
   const char *base_dir; /* directory of the source file, for external data */
 } DyGraph;
 
@@ -187,8 +187,7 @@ void dy_graph_set_outputs(DyGraph *g, int n, DyValue *const *values);
  * `result_names` (made unique); types are the declared result types. */
 DyOp *dy_op_create(DyGraph *g, DyOpKind kind, int noperands,
                    DyValue *const *operands, int nresults,
-                   const DyType *result_types,
-                   const char *const *result_names);
+                   const DyType *result_types, const char *const *result_names);
 /* Inserts op before `before` (NULL: at the end). */
 void dy_graph_insert(DyGraph *g, DyOp *op, DyOp *before);
 /* Unlinks op from the graph; its results must have no uses left. */
@@ -216,8 +215,8 @@ int dy_op_ints(const DyOp *op, const char *name, int64_t *out, int max,
 
 /* Builds a const op holding a copy of `data` (storage of `type`), appended
  * at the end of g unless `before` is given. */
-DyValue *dy_build_const(DyGraph *g, DyOp *before, const char *name,
-                        DyType type, const void *data, DyDataForm form);
+DyValue *dy_build_const(DyGraph *g, DyOp *before, const char *name, DyType type,
+                        const void *data, DyDataForm form);
 /* Builds a single-result op with the given attributes already set later by
  * the caller; appended before `before` (NULL: at the end). */
 DyValue *dy_build_op(DyGraph *g, DyOp *before, DyOpKind kind, int noperands,

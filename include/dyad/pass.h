@@ -9,7 +9,7 @@
 typedef int (*DyPassFn)(DyGraph *g, DyDiag *d);
 
 typedef struct DyPassInfo {
-  const char *name;        /* kebab-case, as on the command line */
+  const char *name; /* kebab-case, as on the command line */
   DyPassFn run;
   const char *description; /* one line for --help */
 } DyPassInfo;

@@ -33,16 +33,16 @@ char *dy_read_file(const char *path, size_t *len, DyDiag *d);
 /* Reads and parses the graph in `path` ("-" for stdin) and verifies it.
  * *text receives the file's text (which d refers to; free it after d).
  * Returns NULL after reporting errors. */
-DyGraph *dy_load_graph(const char *path, const DyParseOptions *opt,
-                       char **text, DyDiag *d);
+DyGraph *dy_load_graph(const char *path, const DyParseOptions *opt, char **text,
+                       DyDiag *d);
 
 typedef struct DyPrintOptions {
   /* Constants larger than this many bytes that are not already external are
    * written to `external_path` (a side file) when it is set; 0 = never. */
   size_t external_threshold;
-  const char *external_path;  /* path written into the text */
-  FILE *external_file;        /* where the side data goes */
-  uint64_t external_offset;   /* running offset in the side file */
+  const char *external_path; /* path written into the text */
+  FILE *external_file;       /* where the side data goes */
+  uint64_t external_offset;  /* running offset in the side file */
   /* Write DENSE constants above this many elements as hex blobs; 0 = keep
    * every constant in the form it came in. */
   size_t hex_threshold;
