@@ -413,7 +413,8 @@ static int qmap_init(QMap *m, const DyType *t, const DyOp *op, DyDiag *d) {
     for (int k = 0; k < t->rank; k++) {
       int64_t s = m->bdims[k], n = t->dims[k];
       int64_t b = q->block[k] > 0 ? q->block[k] : (s > 0 ? n / s : 1);
-      if (s < 1 || b < 1 || (n > 0 && ((s - 1) * b >= n || s * b < n)))
+      /* s blocks of b must cover the axis, none of them empty */
+      if (s < 1 || b < 1 || (n > 0 && s != n / b + (n % b != 0)))
         return op_fail(op, d,
                        "block size %lld does not tile axis %d of size %lld",
                        (long long)q->block[k], k, (long long)n);

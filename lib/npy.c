@@ -140,6 +140,10 @@ static int hdr_bool(HdrParser *h, int *v) {
 /* Parses a non-negative decimal integer (Python 2 files may add 'L'). */
 static int hdr_dim(HdrParser *h, int64_t *v) {
   hdr_skip_ws(h);
+  if (h->p < h->end && *h->p == '-') {
+    dy_error(h->d, file_loc(h->name), "shape has a negative dimension");
+    return 1;
+  }
   if (h->p >= h->end || *h->p < '0' || *h->p > '9')
     return hdr_fail(h, "expected a non-negative integer");
   int64_t x = 0;

@@ -4,7 +4,9 @@
 
 #include "dyad/ir.h"
 
-/* A tensor value at run time: a type and malloc'd storage. */
+/* A tensor value at run time: a type and malloc'd storage. A quantized
+ * type's parameters (type.quant) belong to the graph's arena: they are valid
+ * only while the graph that produced the tensor lives. */
 typedef struct DyTensor {
   DyType type;
   void *data;
