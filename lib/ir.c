@@ -281,12 +281,18 @@ static DyValue *new_value(DyGraph *g, const char *name, DyType type) {
 DyValue *dy_graph_add_input(DyGraph *g, const char *name, DyType type) {
   DyValue *v = new_value(g, name, type);
   v->index = g->ninputs;
-  DyValue **ins =
-      dy_arena_alloc(g->arena, (size_t)(g->ninputs + 1) * sizeof *ins);
-  if (g->ninputs)
-    memcpy(ins, g->inputs, (size_t)g->ninputs * sizeof *ins);
-  ins[g->ninputs++] = v;
-  g->inputs = ins;
+  /* The array doubles (a copy per input would take memory quadratic in the
+   * number of inputs): its capacity is ninputs rounded up to a power of
+   * two, so it grows when ninputs is 0 or a power of two. Only this
+   * function sets g->inputs. */
+  if ((g->ninputs & (g->ninputs - 1)) == 0) {
+    size_t cap = g->ninputs ? 2 * (size_t)g->ninputs : 1;
+    DyValue **ins = dy_arena_alloc(g->arena, cap * sizeof *ins);
+    if (g->ninputs)
+      memcpy(ins, g->inputs, (size_t)g->ninputs * sizeof *ins);
+    g->inputs = ins;
+  }
+  g->inputs[g->ninputs++] = v;
   return v;
 }
 

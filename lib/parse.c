@@ -624,13 +624,21 @@ static void parse_attr_value(Parser *p, DyAttr *a) {
   }
 }
 
+/* Parses `{name = value, ...}` into op's attribute list, sorted by name as
+ * dy_op_add_attr keeps it. The list doubles in the arena: adding one
+ * attribute at a time with dy_op_add_attr copies the whole list each time,
+ * memory quadratic in the number of attributes. */
 static void parse_attrs(Parser *p, DyOp *op) {
   if (!accept(p, '{'))
     return;
   if (accept(p, '}'))
     return;
+  DyAttr *attrs = NULL;
+  int n = 0, cap = 0;
   do {
     skip_ws(p);
+    if (n == 256)
+      FAIL(p, "too many attributes");
     DyAttr a;
     memset(&a, 0, sizeof a);
     a.loc = here(p);
@@ -643,13 +651,32 @@ static void parse_attrs(Parser *p, DyOp *op) {
            next_desc(p, buf, sizeof buf));
     }
     a.name = dy_arena_strndup(p->g->arena, p->s + start, p->pos - start);
-    if (dy_op_attr(op, a.name))
-      fail_at(p, a.loc, "duplicate attribute '%s'", a.name);
+    int lo = 0, hi = n; /* insertion point: first name above a.name */
+    while (lo < hi) {
+      int mid = lo + (hi - lo) / 2, c = strcmp(attrs[mid].name, a.name);
+      if (c == 0)
+        fail_at(p, a.loc, "duplicate attribute '%s'", a.name);
+      if (c < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
     expect(p, '=', "after the attribute name");
     parse_attr_value(p, &a);
-    dy_op_add_attr(p->g, op, &a);
+    if (n == cap) {
+      cap = cap ? 2 * cap : 8;
+      DyAttr *na = dy_arena_alloc(p->g->arena, (size_t)cap * sizeof *na);
+      if (n)
+        memcpy(na, attrs, (size_t)n * sizeof *na);
+      attrs = na;
+    }
+    memmove(&attrs[lo + 1], &attrs[lo], (size_t)(n - lo) * sizeof *attrs);
+    attrs[lo] = a;
+    n++;
   } while (accept(p, ','));
   expect(p, '}', "closing the attributes");
+  op->attrs = attrs;
+  op->nattrs = n;
 }
 
 /* --- constants --- */
@@ -813,6 +840,8 @@ static void skip_angle(Parser *p) {
     if (c == '"') {
       advance(p);
       while (peek(p) != '"') {
+        if (peek(p) == '\\')
+          advance(p); /* an escaped quote does not end the string */
         if (peek(p) == -1 || peek(p) == '\n')
           FAIL(p, "unterminated string");
         advance(p);

@@ -21,9 +21,10 @@ static void float_suffix(char *buf, size_t n, double v, int prec) {
   }
 }
 
+/* NaN keeps its sign ("-nan" reads back negative); the payload is lost. */
 void dy_format_f32(char *buf, size_t n, float v) {
   if (isnan(v)) {
-    snprintf(buf, n, "nan");
+    snprintf(buf, n, signbit(v) ? "-nan" : "nan");
     return;
   }
   int prec = 1;
@@ -37,7 +38,7 @@ void dy_format_f32(char *buf, size_t n, float v) {
 
 void dy_format_f64(char *buf, size_t n, double v) {
   if (isnan(v)) {
-    snprintf(buf, n, "nan");
+    snprintf(buf, n, signbit(v) ? "-nan" : "nan");
     return;
   }
   int prec = 1;
@@ -177,6 +178,21 @@ static void print_hex(FILE *out, const DyConstData *cd) {
   fputs("\">", out);
 }
 
+static void print_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      fprintf(out, "\\%c", *s);
+    else if (*s == '\n')
+      fputs("\\n", out);
+    else if (*s == '\t')
+      fputs("\\t", out);
+    else
+      fputc(*s, out);
+  }
+  fputc('"', out);
+}
+
 static int print_const_data(FILE *out, const DyOp *op, DyPrintOptions *opt) {
   const DyConstData *cd = op->data;
   const DyType *t = &op->results[0]->type;
@@ -191,8 +207,9 @@ static int print_const_data(FILE *out, const DyOp *op, DyPrintOptions *opt) {
         fwrite(cd->data, 1, cd->nbytes, opt->external_file) != cd->nbytes)
       return 1;
     opt->external_offset += pad;
-    fprintf(out, "external<\"%s\", %llu>", opt->external_path,
-            (unsigned long long)opt->external_offset);
+    fputs("external<", out);
+    print_string(out, opt->external_path);
+    fprintf(out, ", %llu>", (unsigned long long)opt->external_offset);
     opt->external_offset += cd->nbytes;
     return 0;
   }
@@ -201,17 +218,17 @@ static int print_const_data(FILE *out, const DyOp *op, DyPrintOptions *opt) {
     return 0;
   }
   if (cd->form == DY_FORM_EXTERNAL) {
-    fputs("external<\"", out);
-    for (const char *s = cd->path; *s; s++) {
-      if (*s == '"' || *s == '\\')
-        fputc('\\', out);
-      fputc(*s, out);
-    }
-    fprintf(out, "\", %llu>", (unsigned long long)cd->offset);
+    fputs("external<", out);
+    print_string(out, cd->path);
+    fprintf(out, ", %llu>", (unsigned long long)cd->offset);
     return 0;
   }
   size_t numel = esz ? cd->nbytes / esz : 0;
-  if (cd->form == DY_FORM_HEX ||
+  /* No elements: the list form is [] when the first dimension is 0, but
+   * [[], [], ...] with one [] per index before the 0 otherwise, which can
+   * be astronomically long (1099511627776x0): write no hex bytes instead. */
+  int long_empty = numel == 0 && t->rank > 0 && t->dims[0] != 0;
+  if (cd->form == DY_FORM_HEX || long_empty ||
       (opt && opt->hex_threshold && numel > opt->hex_threshold)) {
     print_hex(out, cd);
     return 0;
@@ -225,21 +242,6 @@ static int print_const_data(FILE *out, const DyOp *op, DyPrintOptions *opt) {
   }
   fputc('>', out);
   return 0;
-}
-
-static void print_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      fprintf(out, "\\%c", *s);
-    else if (*s == '\n')
-      fputs("\\n", out);
-    else if (*s == '\t')
-      fputs("\\t", out);
-    else
-      fputc(*s, out);
-  }
-  fputc('"', out);
 }
 
 static void print_attr(FILE *out, const DyAttr *a) {

@@ -165,17 +165,28 @@ static int norm_axis(int64_t axis, int rank, int *out) {
   return 1;
 }
 
-/* Output size of a pooling/conv window along one axis; -1 if empty. */
+/* Output size of a pooling/conv window along one axis; -1 if empty, -2 if
+ * the dilated window or the padded input overflows int64. All arguments are
+ * >= 0, and k, stride, dil >= 1. */
 static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil,
                           int64_t pb, int64_t pe, int ceil_mode) {
-  int64_t eff = dil * (k - 1) + 1;
-  int64_t span = in + pb + pe - eff;
+  int64_t eff, front, padded;
+  if (__builtin_mul_overflow(dil, k - 1, &eff) ||
+      __builtin_add_overflow(eff, 1, &eff) ||
+      __builtin_add_overflow(in, pb, &front) ||
+      __builtin_add_overflow(front, pe, &padded))
+    return -2;
+  int64_t span = padded - eff; /* below INT64_MAX: eff >= 1 */
   if (span < 0)
     return -1;
-  int64_t out =
-      ceil_mode ? (span + stride - 1) / stride + 1 : span / stride + 1;
-  /* ceil mode: the last window must start inside the input or left padding */
-  if (ceil_mode && (out - 1) * stride >= in + pb)
+  int64_t out = span / stride + 1;
+  if (ceil_mode && span % stride != 0)
+    out++;
+  /* ceil mode: the last window must start inside the input or left padding
+   * (a start past INT64_MAX is past it too) */
+  int64_t last;
+  if (ceil_mode &&
+      (__builtin_mul_overflow(out - 1, stride, &last) || last >= front))
     out--;
   return out;
 }
@@ -200,6 +211,8 @@ static int infer_pool(const DyOp *op, DyType *t, DyDiag *d) {
   for (int i = 0; i < 2; i++) {
     int64_t o = window_out(x->dims[1 + i], k[i], s[i], dl[i], p[i], p[2 + i],
                            (int)ceil_mode);
+    if (o == -2)
+      return BAD("'%s' window or padding is too large", dy_op_name(op->kind));
     if (o < 1)
       return BAD("'%s' window (%lld) is larger than the padded input (%lld)",
                  dy_op_name(op->kind), (long long)(dl[i] * (k[i] - 1) + 1),
@@ -242,6 +255,8 @@ static int infer_conv(const DyOp *op, DyType *t, DyDiag *d) {
   for (int i = 0; i < 2; i++) {
     int64_t o = window_out(x->dims[1 + i], w->dims[1 + i], s[i], dl[i], p[i],
                            p[2 + i], 0);
+    if (o == -2)
+      return BAD("'conv2d' dilated kernel or padding is too large");
     if (o < 1)
       return BAD("'conv2d' kernel extent is larger than the padded input");
     t->dims[1 + i] = o;
@@ -356,7 +371,9 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
       if (strcmp(mode, "edge") == 0 && x->dims[i] == 0 &&
           (p[i] || p[x->rank + i]))
         return BAD("'pad' edge padding of an empty axis %d", i);
-      t.dims[i] = x->dims[i] + p[i] + p[x->rank + i];
+      if (__builtin_add_overflow(x->dims[i], p[i], &t.dims[i]) ||
+          __builtin_add_overflow(t.dims[i], p[x->rank + i], &t.dims[i]))
+        return BAD("'pad' result dimension %d is too large", i);
     }
     break;
   }
@@ -365,11 +382,11 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
       return 1;
     int ax = (int)(v < 0 ? v + x->rank : v);
     int64_t a = 1, b = 1;
-    for (int i = 0; i < x->rank; i++)
-      if (i < ax)
-        a *= x->dims[i];
-      else
-        b *= x->dims[i];
+    for (int i = 0; i < x->rank; i++) {
+      int64_t *f = i < ax ? &a : &b;
+      if (__builtin_mul_overflow(*f, x->dims[i], f))
+        return BAD("'flatten' result dimensions are too large");
+    }
     t.rank = 2;
     t.dims[0] = a;
     t.dims[1] = b;
@@ -409,7 +426,8 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
           return BAD("'concat' operand %d has size %lld on axis %d, expected "
                      "%lld",
                      k, (long long)y->dims[i], i, (long long)x->dims[i]);
-      t.dims[axis] += y->dims[axis];
+      if (__builtin_add_overflow(t.dims[axis], y->dims[axis], &t.dims[axis]))
+        return BAD("'concat' result dimension %d is too large", axis);
     }
     break;
   }

@@ -5,7 +5,7 @@ import lit.formats
 config.name = "dyad"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".dy", ".test"]
-config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.excludes = ["Inputs", "fuzz", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.dyad_obj_root, "test")
 
