@@ -3,7 +3,8 @@
 # is already installed. Run as root (or with sudo). Safe to run again.
 set -eu
 pkgs="cmake make gcc g++ python3 llvm-22-dev llvm-22-tools libmlir-22-dev
-mlir-22-tools clang-22 lld-22 libclang-rt-22-dev clang-format"
+mlir-22-tools clang-22 lld-22 libclang-rt-22-dev clang-format
+libonnx-dev protobuf-c-compiler libprotobuf-c-dev libonnx-testdata"
 missing=""
 for p in $pkgs; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

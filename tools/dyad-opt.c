@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dyad/fileio.h"
+#include "dyad/onnx.h"
 #include "dyad/pass.h"
 #include "dyad/text.h"
 
@@ -16,8 +17,8 @@ static void usage(FILE *out) {
   fputs(
       "usage: dyad-opt FILE [-p PASS[,PASS...]] [-o OUT] [options]\n"
       "\n"
-      "Reads a .dy graph (FILE '-' reads stdin), verifies it, runs the passes\n"
-      "in order and prints the resulting graph.\n"
+      "Reads a .dy graph (FILE '-' reads stdin) or an .onnx model, verifies\n"
+      "it, runs the passes in order and prints the resulting graph.\n"
       "\n"
       "options:\n"
       "  -p, --passes LIST      comma-separated passes (may repeat)\n"
@@ -33,6 +34,7 @@ static void usage(FILE *out) {
       "                         the side file F (referenced by its name)\n"
       "  --external-threshold N bytes above which constants go to the side\n"
       "                         file (default 1024)\n"
+      "  --layout=nhwc          ONNX: rank-4 inputs and outputs in NHWC\n"
       "  --inline-weights       print constants read from side files inline\n"
       "  --hex-threshold N      print constants of more than N elements as\n"
       "                         hex blobs\n"
@@ -51,6 +53,7 @@ typedef struct Options {
   const char *passes[64];
   int npasses;
   int print_after_all, verify_each, split, verify_roundtrip, inline_weights;
+  int nhwc_io;
   const char *ext_path;
   size_t ext_threshold, hex_threshold;
 } Options;
@@ -98,7 +101,18 @@ static int process(const Options *o, const char *file, const char *text,
                    uint64_t *ext_off, DyDiag *d) {
   DyParseOptions popt = {0};
   popt.line_offset = line_offset;
-  DyGraph *g = dy_parse_graph(file, text, len, &popt, d);
+  DyGraph *g;
+  if (dy_is_onnx_path(file)) {
+    char dir[4096];
+    const char *slash = strrchr(file, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file) : 1,
+             slash ? file : ".");
+    DyOnnxOptions oopt = {0};
+    oopt.nhwc_io = o->nhwc_io;
+    g = dy_onnx_import_buffer(file, text, len, dir, &oopt, NULL, d);
+  } else {
+    g = dy_parse_graph(file, text, len, &popt, d);
+  }
   if (!g)
     return 1;
   int rc = 0;
@@ -217,6 +231,8 @@ int main(int argc, char **argv) {
       o.print_after_all = 1;
     } else if (strcmp(a, "--verify-each") == 0) {
       o.verify_each = 1;
+    } else if (strcmp(a, "--layout=nhwc") == 0) {
+      o.nhwc_io = 1;
     } else if (strcmp(a, "--inline-weights") == 0) {
       o.inline_weights = 1;
     } else if (strcmp(a, "--verify-roundtrip") == 0) {

@@ -7,6 +7,7 @@
 #include "dyad/fileio.h"
 #include "dyad/interp.h"
 #include "dyad/npy.h"
+#include "dyad/onnx.h"
 #include "dyad/text.h"
 
 #ifndef DYAD_VERSION
@@ -16,21 +17,27 @@
 static const DyLoc none = {NULL, 0, 0};
 
 static void usage(FILE *out) {
-  fputs("usage: dyad COMMAND [options]\n"
-        "\n"
-        "commands:\n"
-        "  run MODEL [--input NAME=FILE.npy]... [FILE.npy]... --output-dir "
-        "DIR\n"
-        "      run MODEL (.dy) with the reference interpreter; inputs are\n"
-        "      given by name or positionally in graph order; writes\n"
-        "      DIR/<output name>.npy for every graph output\n"
-        "      --print   also print every output's values to stdout\n"
-        "\n"
-        "options:\n"
-        "  --help, --version\n"
-        "\n"
-        "Exit status: 0 on success, 1 on an error in the input or options.\n",
-        out);
+  fputs(
+      "usage: dyad COMMAND [options]\n"
+      "\n"
+      "commands:\n"
+      "  run MODEL [--input NAME=FILE.npy]... [FILE.npy]... --output-dir "
+      "DIR\n"
+      "      run MODEL (.dy or .onnx) with the reference interpreter; inputs\n"
+      "      are given by name or positionally in graph order; writes\n"
+      "      DIR/<output name>.npy for every graph output\n"
+      "      --print          also print every output's values to stdout\n"
+      "      --layout=nhwc    ONNX: rank-4 inputs and outputs in NHWC\n"
+      "  import MODEL.onnx -o OUT.dy [--layout=nhwc]\n"
+      "      import an ONNX model (opsets 7 to 21) into the .dy text form;\n"
+      "      rank-4 inputs and outputs keep the model's NCHW layout unless\n"
+      "      --layout=nhwc\n"
+      "\n"
+      "options:\n"
+      "  --help, --version\n"
+      "\n"
+      "Exit status: 0 on success, 1 on an error in the input or options.\n",
+      out);
 }
 
 /* The .npy dtype that stores elements of type t. */
@@ -156,6 +163,8 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
   const char *model = NULL, *outdir = NULL;
   const char *named[64], *files[64], *positional[64];
   int nnamed = 0, npos = 0, print = 0;
+  DyOnnxOptions oopt;
+  memset(&oopt, 0, sizeof oopt);
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0) {
@@ -186,6 +195,10 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
       outdir = argv[++i];
     } else if (strcmp(a, "--print") == 0) {
       print = 1;
+    } else if (strcmp(a, "--layout=nhwc") == 0) {
+      oopt.nhwc_io = 1;
+    } else if (strcmp(a, "--layout=nchw") == 0) {
+      oopt.nhwc_io = 0;
     } else if (a[0] == '-' && a[1] != 0) {
       dy_error(d, none, "unknown option '%s' for 'run' (see dyad --help)", a);
       return 1;
@@ -204,7 +217,7 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
     return 1;
   }
   char *text = NULL;
-  DyGraph *g = dy_load_graph(model, NULL, &text, d);
+  DyGraph *g = dy_load_model(model, &oopt, &text, d);
   if (!g) {
     free(text);
     return 1;
@@ -306,6 +319,58 @@ done:
   return rc;
 }
 
+static int cmd_import(int argc, char **argv, DyDiag *d) {
+  const char *model = NULL, *out = NULL;
+  DyOnnxOptions oopt;
+  memset(&oopt, 0, sizeof oopt);
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(a, "-o") == 0) {
+      if (i + 1 >= argc) {
+        dy_error(d, none, "option '-o' needs a file");
+        return 1;
+      }
+      out = argv[++i];
+    } else if (strcmp(a, "--layout=nhwc") == 0) {
+      oopt.nhwc_io = 1;
+    } else if (strcmp(a, "--layout=nchw") == 0) {
+      oopt.nhwc_io = 0;
+    } else if (a[0] == '-' && a[1] != 0) {
+      dy_error(d, none, "unknown option '%s' for 'import' (see dyad --help)",
+               a);
+      return 1;
+    } else if (!model) {
+      model = a;
+    } else {
+      dy_error(d, none, "import: more than one model given");
+      return 1;
+    }
+  }
+  if (!model || !out) {
+    dy_error(d, none, "import: usage: dyad import MODEL.onnx -o OUT.dy");
+    return 1;
+  }
+  DyGraph *g = dy_onnx_import(model, &oopt, NULL, d);
+  if (!g)
+    return 1;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  int rc = !f || dy_print_graph(f, g, NULL);
+  if (f)
+    rc |= fclose(f) != 0;
+  if (rc)
+    dy_error(d, none, "cannot print the imported graph");
+  else
+    rc = dy_write_file_atomic(out, buf, len, d);
+  free(buf);
+  dy_graph_destroy(g);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   DyDiag d;
   dy_diag_init(&d);
@@ -327,6 +392,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "run") == 0) {
     rc = cmd_run(argc - 2, argv + 2, &d);
+  } else if (strcmp(argv[1], "import") == 0) {
+    rc = cmd_import(argc - 2, argv + 2, &d);
   } else {
     dy_error(&d, none, "unknown command '%s' (see dyad --help)", argv[1]);
     rc = 1;

@@ -1,10 +1,29 @@
 #!/usr/bin/python3
 """Trains a small CNN on scikit-learn's bundled 8x8 digits (offline) with
-PyTorch and writes it as a dyad graph (digits.dy, NHWC, weights inline as
-hex), a few held-out samples (samples.npy, labels.npy) and torch's outputs
-for them (expected.npy). Run with Debian's /usr/bin/python3 (python3-torch,
-python3-sklearn). The outputs are committed: nothing else needs torch."""
+PyTorch and writes:
+
+  digits.dy            the float model as a dyad graph (NHWC, weights inline as hex)
+  samples.npy, labels.npy, expected.npy, sample<i>.npy, expected<i>.npy
+                       8 held-out samples (NHWC) and torch's outputs for them
+  digits.onnx          the float model as ONNX (opset 13, constant folding, NCHW
+                       input `image` [1,1,8,8], output `probs` [1,10])
+  digits_qdq.onnx      a copy quantized by torch's own post-training static
+                       quantization (eager mode, fused conv-bn-relu, calibrated on
+                       the training split; u8 activations per tensor, i8 weights
+                       per output channel), exported by torch as QDQ
+                       (QuantizeLinear/DequantizeLinear around float ops)
+  heldout_x.npy        the whole held-out split, N x 8 x 8 x 1 float32 (NHWC; with
+                       one channel its bytes are also the N x 1 x 8 x 8 NCHW batch)
+  heldout_y.npy        its labels (int64)
+  heldout_torch.npy    torch's float-model outputs (N x 10 float32)
+  heldout_torch_qdq.npy  torch's quantized-model outputs (N x 10 float32)
+
+Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-sklearn,
+python3-onnx). Training is seeded and deterministic. The outputs are committed:
+nothing else needs torch."""
+import copy
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -110,3 +129,79 @@ for i in range(nsamp):
     np.save(os.path.join(here, f"expected{i}.npy"), pred[i:i + 1].astype(np.float32))
 print("labels:", yte[:nsamp].tolist())
 print("torch :", pred[:nsamp].argmax(1).tolist())
+
+
+# ---------------------------------------------------------------------------
+# The float model as ONNX. Eval-mode export folds each BatchNorm into its Conv.
+import onnx  # noqa: E402
+
+
+def census(path):
+    m = onnx.load(path)
+    onnx.checker.check_model(m, full_check=True)
+    ops = {}
+    for n in m.graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(ops.items()))
+
+
+def export(m, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 1.13's shape-inference chatter
+        torch.onnx.export(m, torch.from_numpy(xte[:1]), path,
+                          input_names=["image"], output_names=["probs"],
+                          opset_version=13, do_constant_folding=True)
+    print(f"{os.path.basename(path)}: {census(path)}")
+
+
+export(model, os.path.join(here, "digits.onnx"))
+
+
+# ---------------------------------------------------------------------------
+# Post-training static quantization with torch's eager mode: a copy of the
+# trained model between QuantStub and DeQuantStub, conv+bn+relu fused, the
+# softmax left in float after the DeQuantStub.
+class QuantDigits(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        m = copy.deepcopy(m)
+        self.quant = torch.ao.quantization.QuantStub()
+        self.conv1, self.bn1, self.relu1, self.pool1 = m[0], m[1], m[2], m[3]
+        self.conv2, self.bn2, self.relu2 = m[4], m[5], m[6]
+        self.gap, self.flat, self.fc = m[7], m[8], m[9]
+        self.dequant = torch.ao.quantization.DeQuantStub()
+        self.softmax = m[10]
+
+    def forward(self, t):
+        t = self.quant(t)
+        t = self.pool1(self.relu1(self.bn1(self.conv1(t))))
+        t = self.relu2(self.bn2(self.conv2(t)))
+        t = self.fc(self.flat(self.gap(t)))
+        return self.softmax(self.dequant(t))
+
+
+# onednn's default qconfig: u8 activations per tensor (histogram observer, full
+# range), i8 weights symmetric per output channel.
+torch.backends.quantized.engine = "onednn"
+qmodel = QuantDigits(model).eval()
+qmodel = torch.ao.quantization.fuse_modules(
+    qmodel, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"]])
+qmodel.qconfig = torch.ao.quantization.get_default_qconfig("onednn")
+torch.ao.quantization.prepare(qmodel, inplace=True)
+with torch.no_grad():
+    qmodel(xt)  # calibrate on the whole training split
+torch.ao.quantization.convert(qmodel, inplace=True)
+with torch.no_grad():
+    qpred = qmodel(torch.from_numpy(xte)).numpy()
+qacc = float((qpred.argmax(1) == yte).mean())
+export(qmodel, os.path.join(here, "digits_qdq.onnx"))
+
+# The whole held-out split, NHWC, with torch's outputs for both models.
+np.save(os.path.join(here, "heldout_x.npy"), np.ascontiguousarray(xte.transpose(0, 2, 3, 1)))
+np.save(os.path.join(here, "heldout_y.npy"), yte.astype(np.int64))
+np.save(os.path.join(here, "heldout_torch.npy"), pred.astype(np.float32))
+np.save(os.path.join(here, "heldout_torch_qdq.npy"), qpred.astype(np.float32))
+agree = int((qpred.argmax(1) == pred.argmax(1)).sum())
+print(f"held-out top-1, float:     {acc:.4f} ({int((pred.argmax(1) == yte).sum())}/{ntest})")
+print(f"held-out top-1, quantized: {qacc:.4f} ({int((qpred.argmax(1) == yte).sum())}/{ntest}); "
+      f"argmax agrees with float on {agree}/{ntest}")
