@@ -91,6 +91,10 @@ typedef struct Val {
   DyValue *v;   /* IR value (NULL until needed, for constants) */
   int nhwc;     /* v holds this rank-4 value in NHWC order */
   DyValue *alt; /* cached other layout of v */
+  /* A graph input whose value was given at import (test data): nodes that
+   * need a constant read it; any other use makes it a real graph input. */
+  Host *given;
+  int input_index; /* position among the ONNX graph inputs */
 } Val;
 
 typedef struct Imp {
@@ -445,8 +449,18 @@ static DyValue *transpose(Imp *m, DyValue *x, const int64_t *perm,
   return y;
 }
 
+/* Makes a pending graph input (one with a given value) a real input. */
+static void make_input(Imp *m, Val *x) {
+  int lay = m->opt && m->opt->nhwc_io && x->rank == 4;
+  x->v = dy_graph_add_input(m->g, ir_name(m, x->name), ir_type(m, x, lay));
+  x->v->index = x->input_index; /* sorted into ONNX order at the end */
+  x->nhwc = lay;
+}
+
 /* The IR value of x in its logical (ONNX) layout. */
 static DyValue *logical(Imp *m, Val *x) {
+  if (!x->v && !x->k && x->given)
+    make_input(m, x);
   if (!x->v) {
     DyType t = ir_type(m, x, 0);
     x->v = dy_build_const(m->g, NULL, ir_name(m, x->name), t, x->k->data,
@@ -466,6 +480,8 @@ static DyValue *logical(Imp *m, Val *x) {
 static DyValue *nhwc(Imp *m, Val *x) {
   if (x->rank != 4)
     unsupported(m, "value '%s' must have rank 4, got %d", x->name, x->rank);
+  if (!x->v && !x->k && x->given)
+    make_input(m, x);
   if (x->v && x->nhwc)
     return x->v;
   if (!x->v && x->k) {
@@ -609,6 +625,8 @@ static int attr_s(Imp *m, const char *name, char *buf, size_t n) {
 /* A constant input as host data, or fail. */
 static Host *const_in(Imp *m, int i, const char *what) {
   Val *v = req(m, i);
+  if (!v->k && v->given)
+    return v->given;
   if (!v->k)
     unsupported(m, "%s (input %d, '%s') must be a constant", what, i, v->name);
   return v->k;
@@ -659,6 +677,8 @@ static void imp_identity(Imp *m) {
     if (m->node->n_output > 1 && m->node->output[1][0])
       unsupported(m, "the mask output is not supported");
   }
+  if (!x->v && !x->k && x->given)
+    make_input(m, x); /* the copy must not make a second input */
   Val *o = out_val(m, 0);
   Val keep = *o;
   *o = *x;
@@ -1330,6 +1350,8 @@ static void imp_concat(Imp *m) {
   if (n < 1)
     invalid(m, "no inputs");
   Val *x0 = req(m, 0);
+  if (m->opset < 4 && !attr(m, "axis"))
+    unsupported(m, "Concat without axis before opset 4");
   int axis = norm_axis(m, attr_i(m, "axis", 0), x0->rank);
   int all_known = 1, all_nhwc = x0->rank == 4;
   int64_t od[DY_MAX_RANK];
@@ -1503,6 +1525,8 @@ static void imp_cast(Imp *m) {
   int to = (int)attr_i(m, "to", 0);
   if (!x->k) {
     if (to == x->dtype) { /* a no-op cast */
+      if (!x->v && x->given)
+        make_input(m, x);
       Val *o = out_val(m, 0);
       Val keep = *o;
       *o = *x;
@@ -1811,9 +1835,15 @@ static void import_graph(Imp *m, const Onnx__ModelProto *model) {
       m->opset = (int)o->version;
   }
   if (!m->opset)
-    invalid(m, "the model imports no ai.onnx opset");
-  if (m->opset < 7 || m->opset > 21)
-    unsupported(m, "opset %d (7 to 21 are supported)", m->opset);
+    unsupported(m, "the model imports no ai.onnx operator set (only %s)",
+                model->n_opset_import && model->opset_import[0]->domain
+                    ? model->opset_import[0]->domain
+                    : "none");
+  /* Opsets 7 to 21 are the target; older models import too where the
+   * attribute checks prove the semantics equal (the attributes that older
+   * versions had, such as `broadcast` or `consumed_inputs`, are rejected). */
+  if (m->opset < 1 || m->opset > 21)
+    unsupported(m, "opset %d (1 to 21 are supported)", m->opset);
   const Onnx__GraphProto *gp = model->graph;
   if (!gp)
     invalid(m, "the model has no graph");
@@ -1842,6 +1872,7 @@ static void import_graph(Imp *m, const Onnx__ModelProto *model) {
       if (strcmp(m->opt->const_inputs[k].name, name) == 0)
         given = &m->opt->const_inputs[k];
     Val *v = new_val(m, name);
+    v->input_index = (int)i;
     if (given) {
       Host *h = dy_arena_alloc(m->scratch, sizeof *h);
       h->dtype = given->dtype;
@@ -1849,10 +1880,15 @@ static void import_graph(Imp *m, const Onnx__ModelProto *model) {
       memcpy(h->dims, given->dims, sizeof h->dims);
       h->data = dy_arena_memdup(m->scratch, given->data, given->nbytes);
       h->nbytes = given->nbytes;
-      v->k = h;
       v->dtype = h->dtype;
       v->rank = h->rank;
       memcpy(v->dims, h->dims, sizeof h->dims);
+      /* int64 values (shapes) are constants; others stay inputs unless a
+       * node needs them constant */
+      if (h->dtype == T_INT64)
+        v->k = h;
+      else
+        v->given = h;
       continue;
     }
     if (!vi->type ||
@@ -1887,6 +1923,7 @@ static void import_graph(Imp *m, const Onnx__ModelProto *model) {
     memcpy(v->dims, dims, sizeof dims);
     int lay = m->opt && m->opt->nhwc_io && v->rank == 4;
     v->v = dy_graph_add_input(m->g, ir_name(m, name), ir_type(m, v, lay));
+    v->v->index = (int)i;
     v->nhwc = lay;
   }
   for (size_t i = 0; i < gp->n_node; i++) {
@@ -1895,6 +1932,16 @@ static void import_graph(Imp *m, const Onnx__ModelProto *model) {
     import_node(m);
   }
   m->node = NULL;
+  /* inputs made on first use: back into the model's order */
+  for (int i = 1; i < m->g->ninputs; i++)
+    for (int k = i;
+         k > 0 && m->g->inputs[k - 1]->index > m->g->inputs[k]->index; k--) {
+      DyValue *t = m->g->inputs[k];
+      m->g->inputs[k] = m->g->inputs[k - 1];
+      m->g->inputs[k - 1] = t;
+    }
+  for (int i = 0; i < m->g->ninputs; i++)
+    m->g->inputs[i]->index = i;
   if (gp->n_output == 0)
     invalid(m, "the graph has no outputs");
   DyValue **outs = dy_arena_alloc(m->scratch, gp->n_output * sizeof *outs);
