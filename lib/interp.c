@@ -642,13 +642,20 @@ static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
   const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
   if (tx->rank < 1)
     return op_fail(op, d, "input must have rank 1 or more");
-  if (expect_rank(op, d, "weights", tw, 2) ||
-      (tb && expect_rank(op, d, "bias", tb, 1)))
+  if (tw->rank < 2 || (tw->rank > 2 && tw->rank != tx->rank))
+    return op_fail(op, d, "weights must have rank 2 or the input's rank");
+  if (tb && expect_rank(op, d, "bias", tb, 1))
     return 1;
-  int64_t K = tx->dims[tx->rank - 1], N = tw->dims[1];
-  if (tw->dims[0] != K)
+  /* w is KxN, shared by every row of x, or batched [..., K, N] with one
+   * KxN matrix per leading index of x */
+  int batched = tw->rank > 2;
+  for (int i = 0; batched && i < tw->rank - 2; i++)
+    if (tw->dims[i] != tx->dims[i])
+      return op_fail(op, d, "batch dimension %d differs", i);
+  int64_t K = tx->dims[tx->rank - 1], N = tw->dims[tw->rank - 1];
+  if (tw->dims[tw->rank - 2] != K)
     return op_fail(op, d, "weights have %lld rows for an input with K = %lld",
-                   (long long)tw->dims[0], (long long)K);
+                   (long long)tw->dims[tw->rank - 2], (long long)K);
   if (tb && tb->dims[0] != N)
     return op_fail(op, d, "bias has %lld entries for N = %lld",
                    (long long)tb->dims[0], (long long)N);
@@ -658,17 +665,20 @@ static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
   if (expect_result_dims(op, d, tx->rank, ydims))
     return 1;
   int64_t M = dims_prod(tx->dims, 0, tx->rank - 1);
+  int64_t rows = batched ? tx->dims[tx->rank - 2] : M; /* rows per matrix */
   const double *x = in[0], *w = in[1], *b = tb ? in[2] : NULL;
-  for (int64_t m = 0; m < M; m++)
+  for (int64_t m = 0; m < M; m++) {
+    const double *wm = batched ? w + (m / rows) * K * N : w;
     for (int64_t j = 0; j < N; j++) {
       double acc = 0;
       for (int64_t k = 0; k < K; k++)
-        if (accumulate(op, d, is_int, &acc, x[m * K + k] * w[k * N + j]))
+        if (accumulate(op, d, is_int, &acc, x[m * K + k] * wm[k * N + j]))
           return 1;
       if (b && accumulate(op, d, is_int, &acc, b[j]))
         return 1;
       out[m * N + j] = acc;
     }
+  }
   return 0;
 }
 
@@ -921,8 +931,12 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
                         DyDiag *d, Kernel kernel, int int_ok) {
   const DyType *ty = &op->results[0]->type;
   int real = is_real(ty);
+  /* Integer conv2d and matmul: quantized or plain integer operands, a plain
+   * integer result; each operand contributes q - zero_point, exactly. */
+  int int_zp = !real && (op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL);
   for (int i = 0; i < op->noperands; i++)
-    if (is_real(&op->operands[i]->type) != real)
+    if (int_zp ? op->operands[i]->type.elem == DY_F32
+               : is_real(&op->operands[i]->type) != real)
       return op_fail(op, d, "mixed integer and real element types (%s, %s)",
                      dy_elem_name(op->operands[i]->type.elem),
                      dy_elem_name(ty->elem));
@@ -948,7 +962,11 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
       goto done;
     }
     for (int64_t j = 0; j < n; j++)
-      bufs[i][j] = load_value(t, &m, operands[i].data, j);
+      bufs[i][j] =
+          int_zp ? (double)(load_int(operands[i].data, t->elem, j) -
+                            (t->quant ? t->quant->zero_points[qmap_index(&m, j)]
+                                      : 0))
+                 : load_value(t, &m, operands[i].data, j);
   }
   int64_t ny = numel(ty);
   y = calloc((size_t)(ny ? ny : 1), sizeof(double));
@@ -1370,19 +1388,31 @@ static int eval_requant(const DyOp *op, const DyTensor *operands, DyTensor *out,
     return op_fail(op, d, "input and result must be integers");
   if (expect_result_dims(op, d, tx->rank, tx->dims))
     return 1;
-  const int64_t *mult, *shift;
-  int nmult, nshift;
+  const int64_t *mult = NULL, *shift = NULL;
+  int nmult = 0, nshift = 0;
   int64_t axis_attr, in_zp, out_zp;
   const char *rounding;
-  if (attr_int_list(op, d, "multiplier", &mult, &nmult) ||
-      attr_int_list(op, d, "shift", &shift, &nshift) ||
-      attr_int(op, d, "axis", -1, &axis_attr) ||
+  if (attr_int(op, d, "axis", -1, &axis_attr) ||
       attr_int(op, d, "input_zp", 0, &in_zp) ||
       attr_int(op, d, "output_zp", 0, &out_zp) ||
       attr_str(op, d, "rounding", "tflite-double", &rounding))
     return 1;
-  RequantMode mode;
-  if (strcmp(rounding, "tflite-double") == 0)
+  /* float: y = round_half_even(v * scale) in double, for ONNX's QLinear ops
+   * and for comparison; not integer-only */
+  const DyAttr *fscale = NULL;
+  if (strcmp(rounding, "float") == 0) {
+    fscale = dy_op_attr(op, "scale");
+    if (!fscale || fscale->kind != DY_ATTR_FLOATS || fscale->n < 1)
+      return op_fail(op, d, "rounding \"float\" needs a 'scale' list");
+    nmult = nshift = fscale->n;
+  } else if (attr_int_list(op, d, "multiplier", &mult, &nmult) ||
+             attr_int_list(op, d, "shift", &shift, &nshift)) {
+    return 1;
+  }
+  RequantMode mode = RQ_TFLITE_DOUBLE;
+  if (fscale)
+    ;
+  else if (strcmp(rounding, "tflite-double") == 0)
     mode = RQ_TFLITE_DOUBLE;
   else if (strcmp(rounding, "tflite-single") == 0)
     mode = RQ_TFLITE_SINGLE;
@@ -1409,7 +1439,7 @@ static int eval_requant(const DyOp *op, const DyTensor *operands, DyTensor *out,
   if ((nmult != 1 && nmult != channels) || (nshift != 1 && nshift != channels))
     return op_fail(op, d, "%d multipliers and %d shifts for %lld channels",
                    nmult, nshift, (long long)channels);
-  for (int64_t c = 0; c < channels; c++)
+  for (int64_t c = 0; c < channels && !fscale; c++)
     if (requant_check(op, d, mode, mult[nmult > 1 ? c : 0],
                       shift[nshift > 1 ? c : 0]))
       return 1;
@@ -1434,15 +1464,69 @@ static int eval_requant(const DyOp *op, const DyTensor *operands, DyTensor *out,
                      "x - input_zp = %lld at index %lld does not fit i32",
                      (long long)v, (long long)i);
     }
-    int64_t y = requant_one(mode, v, mult[nmult > 1 ? c : 0],
-                            shift[nshift > 1 ? c : 0]) +
-                out_zp;
+    int64_t y;
+    if (fscale) {
+      double r = round_half_even((double)v * fscale->floats[nmult > 1 ? c : 0]);
+      r += (double)out_zp; /* |r| < 2^62: beyond every clamp, exact */
+      y = r < (double)clamp[0]   ? clamp[0]
+          : r > (double)clamp[1] ? clamp[1]
+                                 : (int64_t)r;
+    } else {
+      y = requant_one(mode, v, mult[nmult > 1 ? c : 0],
+                      shift[nshift > 1 ? c : 0]) +
+          out_zp;
+    }
     y = y < clamp[0] ? clamp[0] : y > clamp[1] ? clamp[1] : y;
     if (store_int_checked(op, d, ty, out[0].data, i, y)) {
       dy_tensor_free(&out[0]);
       return 1;
     }
   }
+  return 0;
+}
+
+/* ONNX DynamicQuantizeLinear, in f32 as ONNX defines it: the range
+ * [min(0, min x), max(0, max x)] mapped onto u8 [0, 255]:
+ *   scale = (hi - lo) / 255 (1 when hi == lo, i.e. x is all zero),
+ *   zp = round_half_even(clamp(0 - lo / scale, 0, 255)),
+ *   y = clamp(round_half_even(x / scale) + zp, 0, 255).
+ * Example: x = [-1, 2]: scale = 3/255, zp = round(85) = 85,
+ * y = [round(-85) + 85, round(170) + 85] = [0, 255]. */
+static int eval_dynamic_quantize(const DyOp *op, const DyTensor *operands,
+                                 DyTensor *out, DyDiag *d) {
+  const DyType *tx = &op->operands[0]->type;
+  if (tx->elem != DY_F32 || tx->quant || op->results[0]->type.elem != DY_U8 ||
+      op->results[1]->type.elem != DY_F32 || op->results[2]->type.elem != DY_U8)
+    return op_fail(op, d, "dynamic_quantize maps f32 to u8, f32, u8");
+  if (expect_result_dims(op, d, tx->rank, tx->dims))
+    return 1;
+  int64_t n = numel(tx);
+  float lo = 0, hi = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float v = load_f32(operands[0].data, i);
+    if (isnan(v))
+      return op_fail(op, d, "cannot quantize NaN at index %lld", (long long)i);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+  float z = 0.0f - lo / scale;
+  z = z < 0 ? 0 : z > 255 ? 255 : z;
+  double zp = round_half_even((double)z);
+  for (int i = 0; i < 3; i++)
+    if (dy_tensor_alloc(&out[i], &op->results[i]->type, d)) {
+      for (int k = 0; k < i; k++)
+        dy_tensor_free(&out[k]);
+      return 1;
+    }
+  for (int64_t i = 0; i < n; i++) {
+    float q = load_f32(operands[0].data, i) / scale;
+    double y = round_half_even((double)q) + zp;
+    y = y < 0 ? 0 : y > 255 ? 255 : y;
+    store_int(out[0].data, DY_U8, i, (int64_t)y);
+  }
+  store_f32(out[1].data, 0, scale);
+  store_int(out[2].data, DY_U8, 0, (int64_t)zp);
   return 0;
 }
 
@@ -1497,7 +1581,7 @@ int dy_interp_eval_op(const DyOp *op, const DyTensor *operands, DyTensor *out,
   for (int i = 0; i < op->nresults; i++)
     memset(&out[i], 0, sizeof out[i]);
   if (op->noperands < mino || (maxo >= 0 && op->noperands > maxo) ||
-      op->nresults != nres || nres != 1)
+      op->nresults != nres)
     return op_fail(op, d, "wrong number of operands or results");
   /* the tensors must hold what the op's types say, so that the kernels may
    * index by the types alone */
@@ -1563,6 +1647,8 @@ int dy_interp_eval_op(const DyOp *op, const DyTensor *operands, DyTensor *out,
     return eval_requant(op, operands, out, d);
   case DY_OP_LOOKUP:
     return eval_lookup(op, operands, out, d);
+  case DY_OP_DYNAMIC_QUANTIZE:
+    return eval_dynamic_quantize(op, operands, out, d);
   case DY_OP_COUNT:
     break;
   }

@@ -122,7 +122,7 @@ static const char *const *known_attrs(DyOpKind k) {
   static const char *const quant[] = {"rounding", NULL};
   static const char *const requant[] = {"multiplier", "shift",     "axis",
                                         "input_zp",   "output_zp", "rounding",
-                                        "clamp",      NULL};
+                                        "clamp",      "scale",     NULL};
   switch (k) {
   case DY_OP_CONV2D:
     return conv;
@@ -320,21 +320,26 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
       return 1;
     break;
   case DY_OP_MATMUL: {
+    /* w is KxN, or batched [..., K, N] with x's leading dimensions */
     const DyType *w = &op->operands[1]->type;
-    if (x->rank < 1 || w->rank != 2)
-      return BAD("'matmul' expects x of rank >= 1 and w of rank 2, got %d and "
-                 "%d",
+    if (x->rank < 1 || w->rank < 2 || (w->rank > 2 && w->rank != x->rank))
+      return BAD("'matmul' expects w of rank 2, or of x's rank for a batched "
+                 "product; got ranks %d and %d",
                  x->rank, w->rank);
-    if (x->dims[x->rank - 1] != w->dims[0])
+    for (int i = 0; w->rank > 2 && i < w->rank - 2; i++)
+      if (w->dims[i] != x->dims[i])
+        return BAD("'matmul' batch dimension %d differs: %lld and %lld", i,
+                   (long long)x->dims[i], (long long)w->dims[i]);
+    int64_t K = w->dims[w->rank - 2], N = w->dims[w->rank - 1];
+    if (x->dims[x->rank - 1] != K)
       return BAD("'matmul' reduction sizes differ: x has %lld, w has %lld",
-                 (long long)x->dims[x->rank - 1], (long long)w->dims[0]);
+                 (long long)x->dims[x->rank - 1], (long long)K);
     if (op->noperands == 3) {
       const DyType *b = &op->operands[2]->type;
-      if (b->rank != 1 || b->dims[0] != w->dims[1])
-        return BAD("'matmul' bias must have shape [%lld]",
-                   (long long)w->dims[1]);
+      if (b->rank != 1 || b->dims[0] != N)
+        return BAD("'matmul' bias must have shape [%lld]", (long long)N);
     }
-    t.dims[t.rank - 1] = w->dims[1];
+    t.dims[t.rank - 1] = N;
     break;
   }
   case DY_OP_ADD:
@@ -448,6 +453,7 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
   case DY_OP_DEQUANTIZE:
   case DY_OP_REQUANT:
   case DY_OP_LOOKUP:
+  case DY_OP_DYNAMIC_QUANTIZE:
     t.elem = decl->elem; /* element type is not inferred */
     t.quant = decl->quant;
     break;
@@ -460,10 +466,40 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
 
 /* --- per-op checks beyond shapes --- */
 
+/* Integer conv2d / matmul: integer x and w (quantized or plain), an i32
+ * bias, a plain i32 result holding sum((x - zx) * (w - zw)) + bias. The zero
+ * point of x is per tensor; that of w per tensor or per output channel
+ * (conv2d OHWI axis 0, matmul w's last axis). */
+static int check_integer_layer(const DyOp *op, DyDiag *d) {
+  const char *name = dy_op_name(op->kind);
+  const DyType *r = &op->results[0]->type;
+  const DyType *x = &op->operands[0]->type, *w = &op->operands[1]->type;
+  if (r->elem != DY_I32 || r->quant)
+    return BAD("integer '%s' must give a plain i32 accumulator", name);
+  if (x->elem == DY_F32 || w->elem == DY_F32 || x->elem == DY_I32 ||
+      w->elem == DY_I32)
+    return BAD("integer '%s' takes integer operands of at most 16 bits", name);
+  if (x->quant && x->quant->kind != DY_QUANT_PER_TENSOR)
+    return BAD("integer '%s' needs a per-tensor zero point on its input", name);
+  int oc_axis = op->kind == DY_OP_CONV2D ? 0 : w->rank - 1;
+  if (w->quant && w->quant->kind != DY_QUANT_PER_TENSOR &&
+      !(w->quant->kind == DY_QUANT_PER_AXIS && w->quant->axis == oc_axis))
+    return BAD("integer '%s' weights may be quantized per tensor or per "
+               "output channel (axis %d)",
+               name, oc_axis);
+  if (op->noperands == 3 &&
+      (op->operands[2]->type.elem != DY_I32 || op->operands[2]->type.quant))
+    return BAD("integer '%s' bias must be plain i32", name);
+  return 0;
+}
+
 static int check_elem_types(const DyOp *op, DyDiag *d) {
   const DyType *r = &op->results[0]->type;
   const DyType *x = op->noperands ? &op->operands[0]->type : NULL;
   char b1[256];
+  if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
+      r->elem != DY_F32)
+    return check_integer_layer(op, d);
   switch (op->kind) {
   case DY_OP_CONV2D:
   case DY_OP_MATMUL:
@@ -512,6 +548,18 @@ static int check_elem_types(const DyOp *op, DyDiag *d) {
     if (x->elem == DY_F32 || r->elem == DY_F32)
       return BAD("'requant' takes and gives integer tensors");
     return 0;
+  case DY_OP_DYNAMIC_QUANTIZE: {
+    const DyType *sc = &op->results[1]->type, *zp = &op->results[2]->type;
+    if (!is_float_tensor(x))
+      return BAD("'dynamic_quantize' operand must be f32");
+    if (r->elem != DY_U8 || r->quant)
+      return BAD("'dynamic_quantize' result 0 must be plain u8");
+    if (sc->elem != DY_F32 || sc->quant || sc->rank != 0 || zp->elem != DY_U8 ||
+        zp->quant || zp->rank != 0)
+      return BAD("'dynamic_quantize' results 1 and 2 must be tensor<f32> "
+                 "and tensor<u8> (the scale and zero point)");
+    return 0;
+  }
   case DY_OP_LOOKUP: {
     const DyType *tab = &op->operands[1]->type;
     if (x->elem != DY_I8 && x->elem != DY_U8)
@@ -547,7 +595,8 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
   static const char *const pad_modes[] = {"constant", "reflect", "edge", NULL};
   static const char *const qround[] = {"half_even", "half_away", NULL};
   static const char *const rmodes[] = {"tflite-double", "tflite-single",
-                                       "tosa-single", "tosa-double", NULL};
+                                       "tosa-single",   "tosa-double",
+                                       "float",         NULL};
   switch (op->kind) {
   case DY_OP_CLIP:
     if (get_float(op, d, "min", -INFINITY, &lo) ||
@@ -573,41 +622,60 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
         get_int(op, d, "input_zp", 0, INT32_MIN, INT32_MAX, &v) ||
         get_int(op, d, "output_zp", 0, INT32_MIN, INT32_MAX, &v))
       return 1;
+    const char *mode = dy_op_str(op, "rounding", "tflite-double");
     const DyAttr *m = dy_op_attr(op, "multiplier"),
-                 *s = dy_op_attr(op, "shift");
-    if (!m || !s)
-      return BAD("'requant' requires the attributes 'multiplier' and 'shift'");
-    if (m->kind != DY_ATTR_INTS || s->kind != DY_ATTR_INTS || m->n != s->n ||
-        m->n < 1)
-      return BAD("'requant' multiplier and shift must be integer lists of the "
-                 "same length");
-    if (m->n > 1) {
+                 *s = dy_op_attr(op, "shift"), *sc = dy_op_attr(op, "scale");
+    int nch;
+    if (strcmp(mode, "float") == 0) {
+      /* a real scale: for ONNX's QLinear ops and for comparison */
+      if (!sc || sc->kind != DY_ATTR_FLOATS || sc->n < 1)
+        return BAD("'requant' rounding \"float\" requires a 'scale' list");
+      if (m || s)
+        return BAD("'requant' rounding \"float\" takes 'scale', not "
+                   "'multiplier' and 'shift'");
+      for (int i = 0; i < sc->n; i++)
+        if (!(sc->floats[i] > 0) || isinf(sc->floats[i]))
+          return BAD("'requant' scale %g must be positive and finite",
+                     sc->floats[i]);
+      nch = sc->n;
+    } else {
+      if (!m || !s)
+        return BAD(
+            "'requant' requires the attributes 'multiplier' and 'shift'");
+      if (sc)
+        return BAD("'requant' attribute 'scale' needs rounding \"float\"");
+      if (m->kind != DY_ATTR_INTS || s->kind != DY_ATTR_INTS || m->n != s->n ||
+          m->n < 1)
+        return BAD("'requant' multiplier and shift must be integer lists of "
+                   "the same length");
+      int64_t smin = -31, smax = 31;
+      if (strcmp(mode, "tflite-single") == 0)
+        smax = 30;
+      else if (strncmp(mode, "tosa", 4) == 0)
+        smax = 29; /* TOSA right shift 31 - shift must be in [2, 62] */
+      for (int i = 0; i < m->n; i++) {
+        if (m->ints[i] < 0 || m->ints[i] > INT32_MAX)
+          return BAD("'requant' multiplier %lld out of range [0, 2^31)",
+                     (long long)m->ints[i]);
+        if (s->ints[i] < smin || s->ints[i] > smax)
+          return BAD("'requant' shift %lld out of range [%lld, %lld] for "
+                     "rounding \"%s\"",
+                     (long long)s->ints[i], (long long)smin, (long long)smax,
+                     mode);
+      }
+      nch = m->n;
+    }
+    if (nch > 1) {
       if (get_int(op, d, "axis", -1, INT32_MIN, INT32_MAX, &v))
         return 1;
       int ax;
       if (!norm_axis(v, x->rank, &ax))
         return BAD("'requant' axis %lld out of range for rank %d", (long long)v,
                    x->rank);
-      if (x->dims[ax] != m->n)
+      if (x->dims[ax] != nch)
         return BAD("'requant' has %d multipliers for %lld channels on axis "
                    "%d",
-                   m->n, (long long)x->dims[ax], ax);
-    }
-    const char *mode = dy_op_str(op, "rounding", "tflite-double");
-    int64_t smin = -31, smax = 31;
-    if (strcmp(mode, "tflite-single") == 0)
-      smax = 30;
-    else if (strncmp(mode, "tosa", 4) == 0)
-      smax = 29; /* TOSA right shift 31 - shift must be in [2, 62] */
-    for (int i = 0; i < m->n; i++) {
-      if (m->ints[i] < 0 || m->ints[i] > INT32_MAX)
-        return BAD("'requant' multiplier %lld out of range [0, 2^31)",
-                   (long long)m->ints[i]);
-      if (s->ints[i] < smin || s->ints[i] > smax)
-        return BAD("'requant' shift %lld out of range [%lld, %lld] for "
-                   "rounding \"%s\"",
-                   (long long)s->ints[i], (long long)smin, (long long)smax,
-                   mode);
+                   nch, (long long)x->dims[ax], ax);
     }
     const DyAttr *c = dy_op_attr(op, "clamp");
     if (c) {

@@ -1168,14 +1168,21 @@ static void imp_matmul(Imp *m) {
   Val *a = req(m, 0), *b = req(m, 1);
   if (a->dtype != T_FLOAT || b->dtype != T_FLOAT)
     unsupported(m, "MatMul of %s data", dy_onnx_dtype_name(a->dtype));
-  if (b->rank != 2 || a->rank < 1)
-    unsupported(m, "MatMul with B of rank %d (only 2-D B)", b->rank);
-  if (a->dims[a->rank - 1] != b->dims[0])
+  int br = b->rank;
+  if (br < 2 || a->rank < 1 || (br > 2 && br != a->rank))
+    unsupported(m,
+                "MatMul of ranks %d and %d (B must be 2-D, or batched "
+                "with A's rank)",
+                a->rank, br);
+  for (int i = 0; br > 2 && i < br - 2; i++)
+    if (a->dims[i] != b->dims[i])
+      unsupported(m, "MatMul with broadcast batch dimensions");
+  if (a->dims[a->rank - 1] != b->dims[br - 2])
     invalid(m, "inner dimensions differ");
   DyValue *ops[2] = {logical(m, a), logical(m, b)};
   int64_t od[DY_MAX_RANK];
   memcpy(od, a->dims, sizeof od);
-  od[a->rank - 1] = b->dims[1];
+  od[a->rank - 1] = b->dims[br - 1];
   DyType t = dy_type_make(DY_F32, a->rank, od);
   DyValue *y = dy_build_op(m->g, NULL, DY_OP_MATMUL, 2, ops, t,
                            ir_name(m, m->node->output[0]));
@@ -1769,6 +1776,308 @@ static void imp_dequantize(Imp *m) {
   def(m, 0, y, lay, T_FLOAT, x->rank, x->dims);
 }
 
+/* --- integer and QLinear ops --- */
+
+/* OIHW -> OHWI for a constant of any element size. */
+static void *oihw_to_ohwi(Imp *m, const Host *h) {
+  size_t esz = dy_onnx_dtype_size(h->dtype);
+  char *out = take_budget(m, h->nbytes, "weights");
+  int64_t O = h->dims[0], I = h->dims[1], H = h->dims[2], W = h->dims[3];
+  for (int64_t o = 0; o < O; o++)
+    for (int64_t i = 0; i < I; i++)
+      for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++)
+          memcpy(out + (size_t)(((o * H + y) * W + x) * I + i) * esz,
+                 (const char *)h->data +
+                     (size_t)(((o * I + i) * H + y) * W + x) * esz,
+                 esz);
+  return out;
+}
+
+/* Quantization parameters from optional scale and zero point hosts: scale
+ * NULL means 1 (a zero point alone, as in MatMulInteger); a vector applies
+ * along `axis` of the IR value (in its IR layout). */
+static const DyQuant *zq(Imp *m, Host *scale, Host *zp, DyElemType storage,
+                         int axis, int64_t channels, const char *what) {
+  int64_t ns = scale ? host_numel(scale) : 1, nz = zp ? host_numel(zp) : 1;
+  int64_t n = ns > nz ? ns : nz;
+  if ((ns != 1 && ns != n) || (nz != 1 && nz != n) || (n != 1 && n != channels))
+    unsupported(m, "%s: %lld quantization parameters for %lld channels", what,
+                (long long)n, (long long)channels);
+  if (scale && scale->dtype != T_FLOAT)
+    invalid(m, "%s: scale must be float", what);
+  DyQuant q;
+  memset(&q, 0, sizeof q);
+  q.kind = n == 1 ? DY_QUANT_PER_TENSOR : DY_QUANT_PER_AXIS;
+  q.axis = axis;
+  q.storage = storage;
+  dy_elem_range(storage, &q.qmin, &q.qmax);
+  double *sv = dy_arena_alloc(m->g->arena, (size_t)n * sizeof *sv);
+  int64_t *zv = dy_arena_alloc(m->g->arena, (size_t)n * sizeof *zv);
+  for (int64_t i = 0; i < n; i++) {
+    sv[i] = scale ? host_f(scale, ns == 1 ? 0 : i) : 1.0;
+    zv[i] = zp ? host_int(zp, nz == 1 ? 0 : i) : 0;
+    if (!(sv[i] > 0) || isinf(sv[i]))
+      unsupported(m, "%s: scale %g (must be positive and finite)", what, sv[i]);
+    if (zv[i] < q.qmin || zv[i] > q.qmax)
+      invalid(m, "%s: zero point %lld out of range", what, (long long)zv[i]);
+  }
+  q.nparams = n;
+  q.scales = sv;
+  q.zero_points = zv;
+  return dy_quant_create(m->g, &q);
+}
+
+/* Gives an IR value the quant type q: a graph input (possibly behind the
+ * layout transpose) takes it; a value that already has it is kept. */
+static DyValue *with_quant(Imp *m, DyValue *v, const DyQuant *q,
+                           const char *what) {
+  if (v->type.quant && dy_quant_equal(v->type.quant, q))
+    return v;
+  int trivial = q->kind == DY_QUANT_PER_TENSOR && q->zero_points[0] == 0 &&
+                q->scales[0] == 1.0;
+  if (!v->type.quant && trivial)
+    return v; /* plain integers: zero point 0 */
+  if (v->type.quant)
+    unsupported(m,
+                "%s: quantization parameters differ from those of the "
+                "QuantizeLinear that made '%s'",
+                what, v->name);
+  DyValue *in = v;
+  if (v->def && v->def->kind == DY_OP_TRANSPOSE && !v->def->operands[0]->def)
+    in = v->def->operands[0];
+  if (in->def)
+    unsupported(m, "%s: '%s' has no zero point known at compile time", what,
+                v->name);
+  if (q->kind == DY_QUANT_PER_AXIS)
+    unsupported(m, "%s: per-axis parameters on an input", what);
+  in->type.quant = q;
+  v->type.quant = q;
+  return v;
+}
+
+static DyElemType int_elem(Imp *m, const Val *x, const char *what) {
+  if (x->dtype == T_UINT8)
+    return DY_U8;
+  if (x->dtype == T_INT8)
+    return DY_I8;
+  unsupported(m, "%s of type %s", what, dy_onnx_dtype_name(x->dtype));
+}
+
+static Host *opt_const(Imp *m, int i, const char *what) {
+  return in(m, i) ? const_in(m, i, what) : NULL;
+}
+
+/* The weights of an integer conv as an OHWI IR value with quant q (built
+ * along axis 0 of OIHW = axis 0 of OHWI). */
+static DyValue *int_conv_weights(Imp *m, Val *w, Host *scale, Host *zp,
+                                 DyElemType st) {
+  const DyQuant *q = zq(m, scale, zp, st, 0, w->dims[0], "weights");
+  Host *wk = w->v ? NULL : w->k ? w->k : w->given;
+  if (!wk)
+    unsupported(m, "integer convolution with non-constant weights");
+  int64_t wd[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]};
+  DyType t = dy_type_make(st, 4, wd);
+  t.quant = q;
+  return dy_build_const(m->g, NULL, ir_name(m, w->name), t, oihw_to_ohwi(m, wk),
+                        DY_FORM_HEX);
+}
+
+/* Builds an integer conv2d from the node's Conv attributes; x already in
+ * NHWC with its quant type, weights OHWI. Returns the i32 accumulator. */
+static DyValue *int_conv(Imp *m, Val *x, Val *w, DyValue *xv, DyValue *wv,
+                         DyValue *bias, int64_t *od, const char *name) {
+  static const char *const ok[] = {
+      "auto_pad", "dilations", "group", "kernel_shape",
+      "pads",     "strides",   NULL};
+  check_attrs(m, ok);
+  if (x->rank != 4 || w->rank != 4)
+    unsupported(m, "only 2-D convolution");
+  int64_t s[2], dl[2], p[4], k[2] = {w->dims[2], w->dims[3]};
+  ints2(m, "strides", s, 1);
+  ints2(m, "dilations", dl, 1);
+  window_pads(m, x, k, s, dl, p);
+  int64_t g = attr_i(m, "group", 1);
+  od[0] = x->dims[0];
+  od[1] = w->dims[0];
+  for (int i = 0; i < 2; i++) {
+    int64_t span = x->dims[2 + i] + p[i] + p[2 + i] - dl[i] * (k[i] - 1) - 1;
+    if (span < 0)
+      invalid(m, "the kernel is larger than the padded input");
+    od[2 + i] = span / s[i] + 1;
+  }
+  int64_t nd[4] = {od[0], od[2], od[3], od[1]};
+  DyValue *ops[3] = {xv, wv, bias};
+  DyValue *y = dy_build_op(m->g, NULL, DY_OP_CONV2D, bias ? 3 : 2, ops,
+                           dy_type_make(DY_I32, 4, nd), name);
+  if (s[0] != 1 || s[1] != 1)
+    dy_op_set_ints(m->g, y->def, "strides", 2, s);
+  if (dl[0] != 1 || dl[1] != 1)
+    dy_op_set_ints(m->g, y->def, "dilations", 2, dl);
+  if (p[0] || p[1] || p[2] || p[3])
+    dy_op_set_ints(m->g, y->def, "pads", 4, p);
+  if (g != 1)
+    dy_op_set_int(m->g, y->def, "groups", g);
+  return y;
+}
+
+/* The IR value of x with quant parameters (scale may be NULL: 1). */
+static DyValue *quant_input(Imp *m, Val *x, Host *scale, Host *zp, int lay,
+                            const char *what) {
+  DyElemType st = int_elem(m, x, what);
+  const DyQuant *q = zq(m, scale, zp, st, 0, 1, what);
+  if (x->k && !x->v) {
+    DyType t = ir_type(m, x, lay);
+    t.quant = q;
+    return dy_build_const(m->g, NULL, ir_name(m, x->name), t,
+                          lay ? nchw_to_nhwc(m, x->k) : x->k->data,
+                          DY_FORM_HEX);
+  }
+  return with_quant(m, lay ? nhwc(m, x) : logical(m, x), q, what);
+}
+
+/* requant with rounding "float": y = round(acc * scale_c) + zp, the scale
+ * f32(f32(sx * sw_c) / sy) as ONNX's reference computes it. */
+static DyValue *float_requant(Imp *m, DyValue *acc, Host *sx, Host *sw,
+                              Host *sy, Host *zy, int axis, DyType yt) {
+  int64_t nw = host_numel(sw);
+  if (host_numel(sx) != 1 || host_numel(sy) != 1 || (zy && host_numel(zy) != 1))
+    unsupported(m, "per-axis input or output quantization parameters");
+  double *sc = dy_arena_alloc(m->scratch, (size_t)nw * sizeof *sc);
+  for (int64_t c = 0; c < nw; c++) {
+    float a = (float)host_f(sx, 0) * (float)host_f(sw, c);
+    sc[c] = (double)(a / (float)host_f(sy, 0));
+  }
+  DyValue *y = op1(m, DY_OP_REQUANT, acc, yt);
+  dy_op_set_str(m->g, y->def, "rounding", "float");
+  dy_op_set_floats(m->g, y->def, "scale", (int)nw, sc);
+  if (nw > 1)
+    dy_op_set_int(m->g, y->def, "axis", axis);
+  int64_t z = zy ? host_int(zy, 0) : 0;
+  if (z)
+    dy_op_set_int(m->g, y->def, "output_zp", z);
+  return y;
+}
+
+static void imp_qlinear_conv(Imp *m) {
+  Val *x = req(m, 0), *w = req(m, 3), *b = in(m, 8);
+  Host *sx = const_in(m, 1, "x_scale"), *zx = const_in(m, 2, "x_zero_point");
+  Host *sw = const_in(m, 4, "w_scale"), *zw = const_in(m, 5, "w_zero_point");
+  Host *sy = const_in(m, 6, "y_scale"), *zy = const_in(m, 7, "y_zero_point");
+  DyValue *xv = quant_input(m, x, sx, zx, 1, "x");
+  DyValue *wv = int_conv_weights(m, w, sw, zw, int_elem(m, w, "w"));
+  DyValue *bv = NULL;
+  if (b) {
+    if (b->dtype != T_INT32)
+      invalid(m, "bias must be int32");
+    bv = logical(m, b);
+  }
+  int64_t od[4];
+  DyValue *acc =
+      int_conv(m, x, w, xv, wv, bv, od, ir_name(m, m->node->output[0]));
+  DyElemType st = int_elem(m, (Val[]){{.dtype = zy->dtype}}, "y_zero_point");
+  DyType yt = acc->type;
+  yt.elem = st;
+  yt.quant = zq(m, sy, zy, st, 0, 1, "y");
+  DyValue *y = float_requant(m, acc, sx, sw, sy, zy, 3, yt);
+  def(m, 0, y, 1, zy->dtype, 4, od);
+}
+
+static void imp_conv_integer(Imp *m) {
+  Val *x = req(m, 0), *w = req(m, 1);
+  Host *zx = opt_const(m, 2, "x_zero_point"),
+       *zw = opt_const(m, 3, "w_zero_point");
+  DyValue *xv = quant_input(m, x, NULL, zx, 1, "x");
+  DyValue *wv = int_conv_weights(m, w, NULL, zw, int_elem(m, w, "w"));
+  int64_t od[4];
+  DyValue *y =
+      int_conv(m, x, w, xv, wv, NULL, od, ir_name(m, m->node->output[0]));
+  def(m, 0, y, 1, T_INT32, 4, od);
+}
+
+/* Integer matmul of a [..., M, K] by b [K, N]; returns the i32 result. */
+static DyValue *int_matmul(Imp *m, Val *a, Val *b, Host *sa, Host *za, Host *sb,
+                           Host *zb, int64_t *od) {
+  static const char *const none[] = {NULL};
+  check_attrs(m, none);
+  int br = b->rank;
+  if (br < 2 || (br > 2 && br != a->rank) ||
+      a->dims[a->rank - 1] != b->dims[br - 2])
+    unsupported(m, "integer MatMul needs [..., K] x [K, N] or a batched "
+                   "product of equal ranks");
+  for (int i = 0; br > 2 && i < br - 2; i++)
+    if (a->dims[i] != b->dims[i])
+      unsupported(m, "MatMul with broadcast batch dimensions");
+  DyValue *av = quant_input(m, a, sa, za, 0, "a");
+  DyElemType st = int_elem(m, b, "b");
+  const DyQuant *qb = zq(m, sb, zb, st, br - 1, b->dims[br - 1], "b");
+  DyValue *bv;
+  if (b->k && !b->v) {
+    DyType t = ir_type(m, b, 0);
+    t.quant = qb;
+    bv = dy_build_const(m->g, NULL, ir_name(m, b->name), t, b->k->data,
+                        DY_FORM_HEX);
+  } else {
+    bv = with_quant(m, logical(m, b), qb, "b");
+  }
+  memcpy(od, a->dims, (size_t)a->rank * sizeof *od);
+  od[a->rank - 1] = b->dims[br - 1];
+  DyValue *ops[2] = {av, bv};
+  return dy_build_op(m->g, NULL, DY_OP_MATMUL, 2, ops,
+                     dy_type_make(DY_I32, a->rank, od),
+                     ir_name(m, m->node->output[0]));
+}
+
+static void imp_matmul_integer(Imp *m) {
+  int64_t od[DY_MAX_RANK];
+  Val *a = req(m, 0);
+  DyValue *y =
+      int_matmul(m, a, req(m, 1), NULL, opt_const(m, 2, "a_zero_point"), NULL,
+                 opt_const(m, 3, "b_zero_point"), od);
+  def(m, 0, y, 0, T_INT32, a->rank, od);
+}
+
+static void imp_qlinear_matmul(Imp *m) {
+  int64_t od[DY_MAX_RANK];
+  Val *a = req(m, 0);
+  Host *sa = const_in(m, 1, "a_scale"), *za = const_in(m, 2, "a_zero_point");
+  Host *sb = const_in(m, 4, "b_scale"), *zb = const_in(m, 5, "b_zero_point");
+  Host *sy = const_in(m, 6, "y_scale"), *zy = const_in(m, 7, "y_zero_point");
+  DyValue *acc = int_matmul(m, a, req(m, 3), sa, za, sb, zb, od);
+  DyElemType st = int_elem(m, (Val[]){{.dtype = zy->dtype}}, "y_zero_point");
+  DyType yt = acc->type;
+  yt.elem = st;
+  yt.quant = zq(m, sy, zy, st, 0, 1, "y");
+  DyValue *y = float_requant(m, acc, sa, sb, sy, zy, a->rank - 1, yt);
+  def(m, 0, y, 0, zy->dtype, a->rank, od);
+}
+
+static void imp_dynamic_quantize(Imp *m) {
+  static const char *const none[] = {NULL};
+  check_attrs(m, none);
+  Val *x = req(m, 0);
+  if (x->dtype != T_FLOAT)
+    unsupported(m, "DynamicQuantizeLinear of %s data",
+                dy_onnx_dtype_name(x->dtype));
+  int lay = x->v && x->nhwc;
+  DyValue *xv = lay ? x->v : logical(m, x);
+  DyType types[3] = {xv->type, dy_type_make(DY_F32, 0, NULL),
+                     dy_type_make(DY_U8, 0, NULL)};
+  types[0].elem = DY_U8;
+  const char *names[3];
+  for (int i = 0; i < 3; i++) {
+    if (i >= (int)m->node->n_output || !m->node->output[i][0])
+      unsupported(m, "all three outputs must be named");
+    names[i] = ir_name(m, m->node->output[i]);
+  }
+  DyOp *op =
+      dy_op_create(m->g, DY_OP_DYNAMIC_QUANTIZE, 1, &xv, 3, types, names);
+  dy_graph_insert(m->g, op, NULL);
+  def(m, 0, op->results[0], lay, T_UINT8, x->rank, x->dims);
+  def(m, 1, op->results[1], 0, T_FLOAT, 0, NULL);
+  def(m, 2, op->results[2], 0, T_UINT8, 0, NULL);
+}
+
 /* --- dispatch --- */
 
 typedef struct Handler {
@@ -1810,6 +2119,11 @@ static const Handler handlers[] = {
     {"ConstantOfShape", imp_constant_of_shape},
     {"QuantizeLinear", imp_quantize},
     {"DequantizeLinear", imp_dequantize},
+    {"QLinearConv", imp_qlinear_conv},
+    {"QLinearMatMul", imp_qlinear_matmul},
+    {"ConvInteger", imp_conv_integer},
+    {"MatMulInteger", imp_matmul_integer},
+    {"DynamicQuantizeLinear", imp_dynamic_quantize},
 };
 
 static void import_node(Imp *m) {
