@@ -3,6 +3,7 @@
  *   dyad-npy print FILE.npy
  *   dyad-npy cmp ACTUAL.npy EXPECTED.npy [--rtol R] [--atol A] [--exact]
  *   dyad-npy copy IN.npy OUT.npy
+ *   dyad-npy agree A.npy B.npy [--min PERCENT]
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,12 +17,16 @@ static const char usage[] =
     "       dyad-npy cmp ACTUAL.npy EXPECTED.npy [--rtol R] [--atol A] "
     "[--exact]\n"
     "       dyad-npy copy IN.npy OUT.npy\n"
+    "       dyad-npy agree A.npy B.npy [--min PERCENT] [--labels L.npy]\n"
     "\n"
     "print  writes 'dtype=float32 shape=[2, 3]' then one value per line\n"
     "cmp    requires equal shapes; elements match when\n"
     "       |a - b| <= atol + rtol * |b| (default rtol 1e-5, atol 1e-6), or\n"
     "       with --exact when equal (NaN equals NaN); exits 1 on a mismatch\n"
-    "copy   reads IN and writes it again as OUT\n";
+    "copy   reads IN and writes it again as OUT\n"
+    "agree  compares the argmax along the last axis of two [N, C] arrays\n"
+    "       (classifier outputs) and prints 'agreement: K/N (P%)'; with\n"
+    "       --labels also each array's top-1 accuracy; exits 1 below --min\n";
 
 static int is_float(DyNpyDtype t) { return t == DY_NPY_F32 || t == DY_NPY_F64; }
 
@@ -246,6 +251,84 @@ static int cmd_cmp(int argc, char **argv, DyDiag *d) {
   return nbad ? 1 : 0;
 }
 
+/* Index of the largest of the C values of row r (the first on ties). */
+static size_t argmax_row(const DyNpy *a, size_t r, size_t c) {
+  size_t best = 0;
+  for (size_t j = 1; j < c; j++)
+    if (get_f64(a, r * c + j) > get_f64(a, r * c + best))
+      best = j;
+  return best;
+}
+
+static int cmd_agree(int argc, char **argv, DyDiag *d) {
+  double min = 0;
+  const char *files[2] = {NULL, NULL}, *labels = NULL;
+  int nf = 0;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--min") == 0 && i + 1 < argc)
+      min = atof(argv[++i]);
+    else if (strcmp(argv[i], "--labels") == 0 && i + 1 < argc)
+      labels = argv[++i];
+    else if (nf < 2 && argv[i][0] != '-')
+      files[nf++] = argv[i];
+    else {
+      fprintf(stderr, "dyad-npy: error: bad argument '%s'\n%s", argv[i], usage);
+      return 1;
+    }
+  }
+  if (nf != 2) {
+    fprintf(stderr, "dyad-npy: error: agree takes two files\n%s", usage);
+    return 1;
+  }
+  DyNpy a, b, l;
+  memset(&l, 0, sizeof l);
+  if (dy_npy_read(files[0], &a, d))
+    return 1;
+  if (dy_npy_read(files[1], &b, d)) {
+    dy_npy_free(&a);
+    return 1;
+  }
+  if (labels && dy_npy_read(labels, &l, d)) {
+    dy_npy_free(&a);
+    dy_npy_free(&b);
+    return 1;
+  }
+  int rc = 1;
+  size_t n = a.rank >= 1 ? (size_t)a.dims[0] : 0;
+  size_t c = a.rank >= 1 ? numel(&a) / (n ? n : 1) : 0;
+  if (a.rank < 2 || b.rank != a.rank || numel(&b) != numel(&a) ||
+      (size_t)b.dims[0] != n || c == 0) {
+    fprintf(stderr, "dyad-npy: error: agree needs two arrays of the same "
+                    "[N, C] shape\n");
+    goto done;
+  }
+  if (labels && (numel(&l) != n || is_float(l.dtype))) {
+    fprintf(stderr, "dyad-npy: error: labels must be N integers\n");
+    goto done;
+  }
+  size_t same = 0, ca = 0, cb = 0;
+  for (size_t r = 0; r < n; r++) {
+    size_t ia = argmax_row(&a, r, c), ib = argmax_row(&b, r, c);
+    same += ia == ib;
+    if (labels) {
+      ca += (int64_t)ia == get_i64(&l, r);
+      cb += (int64_t)ib == get_i64(&l, r);
+    }
+  }
+  double pct = n ? 100.0 * (double)same / (double)n : 100.0;
+  printf("agreement: %zu/%zu (%.2f%%)\n", same, n, pct);
+  if (labels)
+    printf("top-1: %s %zu/%zu, %s %zu/%zu\n", files[0], ca, n, files[1], cb, n);
+  rc = pct + 1e-9 < min;
+  if (rc)
+    printf("below the required %.2f%%\n", min);
+done:
+  dy_npy_free(&a);
+  dy_npy_free(&b);
+  dy_npy_free(&l);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage, stderr);
@@ -264,6 +347,8 @@ int main(int argc, char **argv) {
     rc = cmd_copy(argv[2], argv[3], &d);
   } else if (strcmp(argv[1], "cmp") == 0) {
     rc = cmd_cmp(argc - 2, argv + 2, &d);
+  } else if (strcmp(argv[1], "agree") == 0) {
+    rc = cmd_agree(argc - 2, argv + 2, &d);
   } else {
     fprintf(stderr, "dyad-npy: error: bad command line\n%s", usage);
     rc = 1;

@@ -19,9 +19,10 @@
 #define MAX_IO 32
 
 typedef struct Options {
-  int verbose;       /* print every test's outcome */
-  const char *xfail; /* file listing expected failures (suite/test) */
-  const char *only;  /* run only tests whose name contains this */
+  int verbose;         /* print every test's outcome */
+  const char *xfail;   /* file listing expected failures (suite/test) */
+  const char *only;    /* run only tests whose name contains this */
+  const char *require; /* file listing tests (suite/test) that must pass */
 } Options;
 
 typedef struct Counts {
@@ -301,7 +302,7 @@ static int read_lines(const char *path, char ***out) {
 }
 
 int main(int argc, char **argv) {
-  Options o = {0, NULL, NULL};
+  Options o = {0, NULL, NULL, NULL};
   const char *suites[16];
   int nsuites = 0;
   for (int i = 1; i < argc; i++) {
@@ -311,12 +312,15 @@ int main(int argc, char **argv) {
              "Runs every ONNX backend test under each SUITE_DIR (e.g.\n"
              "/usr/share/libonnx-testdata/data/node) with the importer and\n"
              "the reference interpreter. Exits 1 on a failure not listed in\n"
-             "the --xfail file, or on a listed test that now passes.\n");
+             "the --xfail file, on a listed test that now passes, or when a\n"
+             "test listed in the --require file does not pass.\n");
       return 0;
     } else if (strcmp(argv[i], "-v") == 0) {
       o.verbose = 1;
     } else if (strcmp(argv[i], "--xfail") == 0 && i + 1 < argc) {
       o.xfail = argv[++i];
+    } else if (strcmp(argv[i], "--require") == 0 && i + 1 < argc) {
+      o.require = argv[++i];
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       o.only = argv[++i];
     } else if (argv[i][0] == '-') {
@@ -338,6 +342,15 @@ int main(int argc, char **argv) {
             o.xfail);
     return 1;
   }
+  char **rq = NULL;
+  int nrq = 0;
+  if (o.require && (nrq = read_lines(o.require, &rq)) < 0) {
+    fprintf(stderr, "dyad-onnx-conformance: error: cannot read '%s'\n",
+            o.require);
+    free_list(xf, nx);
+    return 1;
+  }
+  char *passed_ok = calloc((size_t)nrq + 1, 1);
   Counts total = {0, 0, 0, 0, 0};
   int bad = 0;
   for (int s = 0; s < nsuites; s++) {
@@ -380,6 +393,12 @@ int main(int argc, char **argv) {
         tag = "FAIL";
         bad = 1;
       }
+      for (int k = 0; r == PASS && k < nrq; k++) {
+        char key[1024];
+        snprintf(key, sizeof key, "%s/%s", sname, tests[t]);
+        if (strcmp(rq[k], key) == 0)
+          passed_ok[k] = 1;
+      }
       if (o.verbose || r == FAIL || (r == PASS && xfail))
         printf("%s: %s/%s%s%s\n", tag, sname, tests[t], why[0] ? ": " : "",
                why);
@@ -399,6 +418,13 @@ int main(int argc, char **argv) {
          "%d unexpected passes\n",
          total.passed, total.failed, total.xfailed, total.unsupported,
          total.xpassed);
+  for (int k = 0; k < nrq; k++)
+    if (!passed_ok[k]) {
+      printf("REQUIRED: %s did not pass\n", rq[k]);
+      bad = 1;
+    }
+  free(passed_ok);
+  free_list(rq, nrq);
   free_list(xf, nx);
   return bad;
 }

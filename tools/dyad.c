@@ -162,7 +162,7 @@ static void print_tensor(const char *name, const DyTensor *t) {
 static int cmd_run(int argc, char **argv, DyDiag *d) {
   const char *model = NULL, *outdir = NULL;
   const char *named[64], *files[64], *positional[64];
-  int nnamed = 0, npos = 0, print = 0;
+  int nnamed = 0, npos = 0, print = 0, batch = 0;
   DyOnnxOptions oopt;
   memset(&oopt, 0, sizeof oopt);
   for (int i = 0; i < argc; i++) {
@@ -195,6 +195,8 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
       outdir = argv[++i];
     } else if (strcmp(a, "--print") == 0) {
       print = 1;
+    } else if (strcmp(a, "--batch") == 0) {
+      batch = 1;
     } else if (strcmp(a, "--layout=nhwc") == 0) {
       oopt.nhwc_io = 1;
     } else if (strcmp(a, "--layout=nchw") == 0) {
@@ -227,7 +229,9 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
   DyTensor *ins = calloc((size_t)n + 1, sizeof *ins);
   DyTensor *outs = calloc((size_t)g->noutputs + 1, sizeof *outs);
   const char **src = calloc((size_t)n + 1, sizeof *src);
-  if (!ins || !outs || !src) {
+  DyNpy *arrays = calloc((size_t)n + 1, sizeof *arrays);
+  char **stacked = calloc((size_t)g->noutputs + 1, sizeof *stacked);
+  if (!ins || !outs || !src || !arrays || !stacked) {
     dy_error(d, none, "out of memory");
     goto done;
   }
@@ -268,33 +272,84 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
                g->inputs[i]->name, g->inputs[i]->name);
       goto done;
     }
-    DyNpy a;
-    if (dy_npy_read(src[i], &a, d))
-      goto done;
-    int bad = npy_to_tensor(src[i], &a, g->inputs[i], &ins[i], d);
-    dy_npy_free(&a);
-    if (bad)
+    if (dy_npy_read(src[i], &arrays[i], d))
       goto done;
   }
-  if (dy_interp_run(g, ins, outs, d))
-    goto done;
+  /* --batch: every input file holds N samples along axis 0 of a model
+   * input whose first dimension is 1; outputs are stacked the same way */
+  int64_t nb = 1;
+  for (int i = 0; batch && i < n; i++) {
+    const DyType *t = &g->inputs[i]->type;
+    DyLoc loc = {src[i], 0, 0};
+    if (t->rank < 1 || t->dims[0] != 1 || arrays[i].rank != t->rank) {
+      dy_error(d, loc,
+               "--batch needs input '%s' of shape [1, ...] and a file "
+               "of shape [N, ...] of the same rank",
+               g->inputs[i]->name);
+      goto done;
+    }
+    if (i > 0 && arrays[i].dims[0] != nb) {
+      dy_error(d, loc, "--batch: inputs differ in the number of samples");
+      goto done;
+    }
+    nb = arrays[i].dims[0];
+  }
+  for (int i = 0; batch && i < g->noutputs; i++)
+    if (g->outputs[i]->type.rank < 1 || g->outputs[i]->type.dims[0] != 1) {
+      dy_error(d, none, "--batch needs outputs of shape [1, ...]; '%s' is not",
+               g->outputs[i]->name);
+      goto done;
+    }
+  for (int64_t b = 0; b < nb; b++) {
+    for (int i = 0; i < n; i++) {
+      DyNpy one = arrays[i];
+      if (batch) {
+        size_t per = one.nbytes / (size_t)(one.dims[0] ? one.dims[0] : 1);
+        one.dims[0] = 1;
+        one.data = (char *)arrays[i].data + (size_t)b * per;
+        one.nbytes = per;
+      }
+      dy_tensor_free(&ins[i]);
+      if (npy_to_tensor(src[i], &one, g->inputs[i], &ins[i], d))
+        goto done;
+    }
+    for (int i = 0; i < g->noutputs; i++)
+      dy_tensor_free(&outs[i]);
+    if (dy_interp_run(g, ins, outs, d))
+      goto done;
+    for (int i = 0; i < g->noutputs; i++) {
+      if (!stacked[i]) {
+        stacked[i] = calloc((size_t)nb, outs[i].nbytes ? outs[i].nbytes : 1);
+        if (!stacked[i]) {
+          dy_error(d, none, "out of memory");
+          goto done;
+        }
+      }
+      memcpy(stacked[i] + (size_t)b * outs[i].nbytes, outs[i].data,
+             outs[i].nbytes);
+    }
+  }
   if (outdir && dy_mkdir_p(outdir, d))
     goto done;
   rc = 0;
   for (int i = 0; i < g->noutputs && !rc; i++) {
     const DyValue *v = g->outputs[i];
+    DyTensor all = outs[i];
+    all.type.dims[0] = batch ? nb : all.type.dims[0];
+    all.nbytes = outs[i].nbytes * (size_t)nb;
+    all.data = stacked[i];
     if (print)
-      print_tensor(v->name, &outs[i]);
+      print_tensor(v->name, &all);
     if (!outdir)
       continue;
     DyNpy a;
     memset(&a, 0, sizeof a);
     a.dtype = npy_dtype_of(&v->type);
-    a.rank = v->type.rank;
+    a.rank = all.type.rank;
     for (int k = 0; k < a.rank; k++)
-      a.dims[k] = v->type.dims[k];
-    a.data = outs[i].data;
-    a.nbytes = outs[i].nbytes;
+      a.dims[k] = all.type.dims[k];
+    a.data = all.data;
+    a.nbytes = all.nbytes;
     size_t plen = strlen(outdir) + strlen(v->name) + 8;
     char *path = malloc(plen);
     if (!path) {
@@ -307,10 +362,16 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
     free(path);
   }
 done:
-  for (int i = 0; ins && i < n; i++)
+  for (int i = 0; ins && arrays && i < n; i++) {
     dy_tensor_free(&ins[i]);
-  for (int i = 0; outs && i < g->noutputs; i++)
+    dy_npy_free(&arrays[i]);
+  }
+  for (int i = 0; outs && stacked && i < g->noutputs; i++) {
     dy_tensor_free(&outs[i]);
+    free(stacked[i]);
+  }
+  free(arrays);
+  free(stacked);
   free(ins);
   free(outs);
   free(src);
