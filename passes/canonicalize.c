@@ -75,6 +75,41 @@ static DyValue *identity_source(const DyOp *op) {
   }
 }
 
+/* A transpose that keeps the order of the non-unit dimensions moves no
+ * data: it becomes a reshape. transpose(transpose(x)) composes into one
+ * transpose of x. Returns 1 if op changed. */
+static int simplify_transpose(DyGraph *g, DyOp *op) {
+  if (op->kind != DY_OP_TRANSPOSE)
+    return 0;
+  int64_t perm[DY_MAX_RANK];
+  const DyType *x = &op->operands[0]->type;
+  int n = dy_op_ints(op, "perm", perm, DY_MAX_RANK, NULL, 0);
+  if (n != x->rank)
+    return 0;
+  DyOp *in = op->operands[0]->def;
+  if (in && in->kind == DY_OP_TRANSPOSE) {
+    int64_t inner[DY_MAX_RANK], comp[DY_MAX_RANK];
+    if (dy_op_ints(in, "perm", inner, DY_MAX_RANK, NULL, 0) != n)
+      return 0;
+    for (int i = 0; i < n; i++)
+      comp[i] = inner[perm[i]]; /* y[i] = t[perm[i]] = x[inner[perm[i]]] */
+    op->operands[0] = in->operands[0];
+    dy_op_set_ints(g, op, "perm", n, comp);
+    return 1;
+  }
+  int64_t last = -1;
+  for (int i = 0; i < n; i++) {
+    if (x->dims[perm[i]] == 1)
+      continue;
+    if (perm[i] < last)
+      return 0;
+    last = perm[i];
+  }
+  op->kind = DY_OP_RESHAPE;
+  dy_op_remove_attr(op, "perm");
+  return 1;
+}
+
 /* reshape(reshape(x)) and flatten feeding reshape: the inner op is
  * skipped, since only the element order (unchanged) and the final shape
  * matter. Returns 1 if the operand was rewired. */
@@ -153,7 +188,7 @@ int dy_pass_canonicalize(DyGraph *g, DyDiag *d) {
         changed = 1;
         continue; /* op is now dead */
       }
-      if (skip_inner_reshape(op))
+      if (skip_inner_reshape(op) || simplify_transpose(g, op))
         changed = 1;
       int f = fold_op(g, op, d);
       if (f < 0)
