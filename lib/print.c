@@ -193,6 +193,21 @@ static void print_string(FILE *out, const char *s) {
   fputc('"', out);
 }
 
+/* Whether f32 data holds a NaN that "nan" / "-nan" does not read back bit
+ * for bit (one with a payload); such data is printed in hex. */
+static int has_payload_nan(const DyConstData *cd, DyElemType e) {
+  if (e != DY_F32)
+    return 0;
+  for (size_t i = 0; i + 4 <= cd->nbytes; i += 4) {
+    uint32_t b;
+    memcpy(&b, (const char *)cd->data + i, 4);
+    b &= 0x7fffffffu;
+    if (b > 0x7f800000u && b != 0x7fc00000u)
+      return 1;
+  }
+  return 0;
+}
+
 static int print_const_data(FILE *out, const DyOp *op, DyPrintOptions *opt) {
   const DyConstData *cd = op->data;
   const DyType *t = &op->results[0]->type;
@@ -229,7 +244,8 @@ static int print_const_data(FILE *out, const DyOp *op, DyPrintOptions *opt) {
    * be astronomically long (1099511627776x0): write no hex bytes instead. */
   int long_empty = numel == 0 && t->rank > 0 && t->dims[0] != 0;
   if (cd->form == DY_FORM_HEX || long_empty ||
-      (opt && opt->hex_threshold && numel > opt->hex_threshold)) {
+      (opt && opt->hex_threshold && numel > opt->hex_threshold) ||
+      has_payload_nan(cd, t->elem)) {
     print_hex(out, cd);
     return 0;
   }

@@ -122,13 +122,18 @@ static void vfail(Imp *m, DyOnnxStatus st, const char *fmt, va_list ap)
 static void vfail(Imp *m, DyOnnxStatus st, const char *fmt, va_list ap) {
   char msg[1024];
   vsnprintf(msg, sizeof msg, fmt, ap);
+  /* say that a limitation is one, unless the message already does */
+  const char *pre = st == DY_ONNX_UNSUPPORTED && !strstr(msg, "supported")
+                        ? "unsupported: "
+                        : "";
   DyLoc loc = {m->file, 0, 0};
   if (m->node)
-    dy_error(m->d, loc, "node '%s' (%s, #%zu): %s",
+    dy_error(m->d, loc, "node '%s' (%s, #%zu): %s%s",
              m->node->name && m->node->name[0] ? m->node->name : "",
-             m->node->op_type ? m->node->op_type : "?", m->node_index, msg);
+             m->node->op_type ? m->node->op_type : "?", m->node_index, pre,
+             msg);
   else
-    dy_error(m->d, loc, "%s", msg);
+    dy_error(m->d, loc, "%s%s", pre, msg);
   m->status = st;
   longjmp(m->fail, 1);
 }
@@ -238,9 +243,10 @@ static const char *ext_value(const Onnx__TensorProto *t, const char *key) {
   return NULL;
 }
 
-/* Reads external data of t into dst (nbytes). */
-static void read_external(Imp *m, const Onnx__TensorProto *t, void *dst,
-                          size_t nbytes, const char *what) {
+/* Reads the nbytes of external data of t, in memory taken only once the
+ * file is known to hold them. */
+static void *read_external(Imp *m, const Onnx__TensorProto *t, size_t nbytes,
+                           const char *what) {
   const char *loc = ext_value(t, "location");
   const char *off = ext_value(t, "offset");
   const char *len = ext_value(t, "length");
@@ -274,14 +280,22 @@ static void read_external(Imp *m, const Onnx__TensorProto *t, void *dst,
   int ok = fseek(f, 0, SEEK_END) == 0;
   long size = ok ? ftell(f) : -1;
   ok = ok && size >= 0 && (unsigned long long)size >= o &&
-       (unsigned long long)size - o >= nbytes &&
-       fseek(f, (long)o, SEEK_SET) == 0 && fread(dst, 1, nbytes, f) == nbytes;
+       (unsigned long long)size - o >= nbytes;
   fclose(f);
   if (!ok)
     invalid(m,
             "%s: external data '%s' is shorter than offset %llu + %zu "
             "bytes",
             what, loc, o, nbytes);
+  void *dst = take_budget(m, nbytes, what);
+  f = fopen(path, "rb");
+  ok = f && fseek(f, (long)o, SEEK_SET) == 0 &&
+       fread(dst, 1, nbytes, f) == nbytes;
+  if (f)
+    fclose(f);
+  if (!ok)
+    invalid(m, "%s: cannot read external data '%s'", what, path);
+  return dst;
 }
 
 /* Decodes a TensorProto into a host tensor. */
@@ -297,51 +311,52 @@ static Host *host_from_proto(Imp *m, const Onnx__TensorProto *t,
   for (int i = 0; i < h->rank; i++)
     h->dims[i] = t->dims[i];
   h->nbytes = (size_t)n * esz;
-  h->data = take_budget(m, h->nbytes, what);
   if (t->has_data_location &&
       t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-    read_external(m, t, h->data, h->nbytes, what);
+    h->data = read_external(m, t, h->nbytes, what);
     return h;
   }
+  /* The data must be there before memory is taken for it: a small file
+   * can claim a shape of gigabytes. */
+  if (t->has_raw_data && t->raw_data.len != h->nbytes)
+    invalid(m, "%s: raw_data has %zu bytes, the shape needs %zu", what,
+            t->raw_data.len, h->nbytes);
+  size_t have = t->has_raw_data       ? (size_t)n
+                : h->dtype == T_FLOAT ? t->n_float_data
+                : h->dtype == T_INT64 ? t->n_int64_data
+                                      : t->n_int32_data;
+  if (have != (size_t)n)
+    invalid(m, "%s holds %zu values, its shape needs %lld", what, have,
+            (long long)n);
+  h->data = take_budget(m, h->nbytes, what);
   if (t->has_raw_data) {
-    if (t->raw_data.len != h->nbytes)
-      invalid(m, "%s: raw_data has %zu bytes, the shape needs %zu", what,
-              t->raw_data.len, h->nbytes);
     if (h->nbytes)
       memcpy(h->data, t->raw_data.data, h->nbytes);
     return h;
   }
-  size_t have;
   switch (h->dtype) {
   case T_FLOAT:
-    have = t->n_float_data;
-    if (have == (size_t)n && n)
+    if (n)
       memcpy(h->data, t->float_data, h->nbytes);
     break;
   case T_INT64:
-    have = t->n_int64_data;
-    if (have == (size_t)n && n)
+    if (n)
       memcpy(h->data, t->int64_data, h->nbytes);
     break;
   default: /* int8, uint8, int16, int32 are stored in int32_data */
-    have = t->n_int32_data;
-    if (have == (size_t)n)
-      for (int64_t i = 0; i < n; i++) {
-        int32_t v = t->int32_data[i];
-        if (h->dtype == T_INT32)
-          ((int32_t *)h->data)[i] = v;
-        else if (h->dtype == T_INT16)
-          ((int16_t *)h->data)[i] = (int16_t)v;
-        else if (h->dtype == T_INT8)
-          ((int8_t *)h->data)[i] = (int8_t)v;
-        else
-          ((uint8_t *)h->data)[i] = (uint8_t)v;
-      }
+    for (int64_t i = 0; i < n; i++) {
+      int32_t v = t->int32_data[i];
+      if (h->dtype == T_INT32)
+        ((int32_t *)h->data)[i] = v;
+      else if (h->dtype == T_INT16)
+        ((int16_t *)h->data)[i] = (int16_t)v;
+      else if (h->dtype == T_INT8)
+        ((int8_t *)h->data)[i] = (int8_t)v;
+      else
+        ((uint8_t *)h->data)[i] = (uint8_t)v;
+    }
     break;
   }
-  if (have != (size_t)n)
-    invalid(m, "%s holds %zu values, its shape needs %lld", what, have,
-            (long long)n);
   return h;
 }
 
@@ -357,8 +372,13 @@ static int64_t host_int(const Host *h, int64_t i) {
     return ((const int8_t *)h->data)[i];
   case T_UINT8:
     return ((const uint8_t *)h->data)[i];
-  default:
-    return (int64_t)((const float *)h->data)[i];
+  default: { /* float where integers belong (malformed): saturate, NaN 0 */
+    float f = ((const float *)h->data)[i];
+    return f != f         ? 0
+           : f >= 0x1p63f ? INT64_MAX
+           : f < -0x1p63f ? INT64_MIN
+                          : (int64_t)f;
+  }
   }
 }
 
@@ -543,7 +563,8 @@ static Val *def(Imp *m, int i, DyValue *v, int is_nhwc, int dtype, int rank,
   o->nhwc = is_nhwc;
   o->dtype = dtype;
   o->rank = rank;
-  memcpy(o->dims, dims, (size_t)rank * sizeof *dims);
+  if (rank) /* dims may be NULL for a scalar */
+    memcpy(o->dims, dims, (size_t)rank * sizeof *dims);
   return o;
 }
 
@@ -605,7 +626,8 @@ static int attr_ints(Imp *m, const char *name, int64_t *out, int max) {
   if (a->n_ints > (size_t)max)
     invalid(m, "attribute '%s' has %zu values, at most %d expected", name,
             a->n_ints, max);
-  memcpy(out, a->ints, a->n_ints * sizeof *out);
+  if (a->n_ints) /* ints is NULL when empty */
+    memcpy(out, a->ints, a->n_ints * sizeof *out);
   return (int)a->n_ints;
 }
 
@@ -617,7 +639,8 @@ static int attr_s(Imp *m, const char *name, char *buf, size_t n) {
   if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
     invalid(m, "attribute '%s' must be a string", name);
   size_t len = a->s.len < n - 1 ? a->s.len : n - 1;
-  memcpy(buf, a->s.data, len);
+  if (len) /* s.data is NULL when the string is absent */
+    memcpy(buf, a->s.data, len);
   buf[len] = 0;
   return 1;
 }
@@ -649,7 +672,8 @@ static Host *new_host(Imp *m, int dtype, int rank, const int64_t *dims) {
   Host *h = dy_arena_alloc(m->scratch, sizeof *h);
   h->dtype = dtype;
   h->rank = rank;
-  memcpy(h->dims, dims, (size_t)rank * sizeof *dims);
+  if (rank) /* dims may be NULL for a scalar */
+    memcpy(h->dims, dims, (size_t)rank * sizeof *dims);
   int64_t n = check_shape(m, "result", (size_t)rank, dims);
   h->nbytes = (size_t)n * dy_onnx_dtype_size(dtype);
   h->data = take_budget(m, h->nbytes, "result");
@@ -712,6 +736,23 @@ static void imp_constant(Imp *m) {
   def_host(m, 0, h);
 }
 
+/* Output size of a convolution along one axis (floor mode); fails when the
+ * kernel is empty or larger than the padded input, or the sizes overflow.
+ * Strides and dilations are >= 1, pads >= 0. */
+static int64_t conv_out(Imp *m, int64_t in, int64_t k, int64_t s, int64_t dl,
+                        int64_t pb, int64_t pe) {
+  int64_t eff, padded;
+  if (k < 1)
+    invalid(m, "the kernel has an empty dimension");
+  if (__builtin_mul_overflow(dl, k - 1, &eff) ||
+      __builtin_add_overflow(in, pb, &padded) ||
+      __builtin_add_overflow(padded, pe, &padded))
+    invalid(m, "the dilated kernel or the padding is too large");
+  if (padded - 1 < eff)
+    invalid(m, "the kernel is larger than the padded input");
+  return (padded - 1 - eff) / s + 1;
+}
+
 /* Pads for a window op from pads / auto_pad: out[0..4) = top, left, bottom,
  * right. */
 static void window_pads(Imp *m, const Val *x, const int64_t *k,
@@ -728,8 +769,10 @@ static void window_pads(Imp *m, const Val *x, const int64_t *k,
   } else if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
     for (int i = 0; i < 2; i++) {
       int64_t in_ = x->dims[2 + i];
-      int64_t outsz = (in_ + s[i] - 1) / s[i];
-      int64_t total = (outsz - 1) * s[i] + (k[i] - 1) * dl[i] + 1 - in_;
+      int64_t outsz = in_ / s[i] + (in_ % s[i] != 0), kd, total;
+      if (__builtin_mul_overflow(k[i] - 1, dl[i], &kd) ||
+          __builtin_add_overflow((outsz - 1) * s[i] + 1 - in_, kd, &total))
+        invalid(m, "the dilated window is too large");
       if (total < 0)
         total = 0;
       int64_t small = total / 2, big = total - small;
@@ -750,6 +793,24 @@ static void ints2(Imp *m, const char *name, int64_t *out, int64_t dflt) {
   int n = attr_ints(m, name, out, 2);
   if (n >= 0 && n != 2)
     unsupported(m, "'%s' must have 2 values (2-D only), got %d", name, n);
+  for (int i = 0; i < 2; i++) /* strides, dilations: divisors below */
+    if (out[i] < 1)
+      invalid(m, "'%s' must be positive, got %lld", name, (long long)out[i]);
+}
+
+/* Fails unless weights w (OIHW), group g and bias b (may be NULL) fit x. */
+static void check_conv_shapes(Imp *m, const Val *x, const Val *w, int64_t g,
+                              const Val *b) {
+  int64_t c = x->dims[1];
+  if (g < 1 || g > c || c % g || c / g != w->dims[1] || w->dims[0] % g)
+    invalid(m,
+            "weights of shape [%lld, %lld, %lld, %lld] and group %lld do not "
+            "fit an input of %lld channels",
+            (long long)w->dims[0], (long long)w->dims[1], (long long)w->dims[2],
+            (long long)w->dims[3], (long long)g, (long long)c);
+  if (b && (b->rank != 1 || b->dims[0] != w->dims[0]))
+    invalid(m, "the bias must be a vector of %lld values",
+            (long long)w->dims[0]);
 }
 
 static void imp_conv(Imp *m) {
@@ -766,6 +827,9 @@ static void imp_conv(Imp *m) {
   ints2(m, "strides", s, 1);
   ints2(m, "dilations", dl, 1);
   int64_t g = attr_i(m, "group", 1);
+  check_conv_shapes(m, x, w, g, b);
+  if (b && b->dtype != T_FLOAT)
+    unsupported(m, "Conv with a bias of %s data", dy_onnx_dtype_name(b->dtype));
   int64_t k[2] = {w->dims[2], w->dims[3]};
   int64_t ks[2];
   if (attr_ints(m, "kernel_shape", ks, 2) == 2 &&
@@ -794,12 +858,8 @@ static void imp_conv(Imp *m) {
   if (b)
     ops[2] = logical(m, b);
   int64_t od[4] = {x->dims[0], w->dims[0], 0, 0};
-  for (int i = 0; i < 2; i++) {
-    int64_t span = x->dims[2 + i] + p[i] + p[2 + i] - dl[i] * (k[i] - 1) - 1;
-    if (span < 0)
-      invalid(m, "the kernel is larger than the padded input");
-    od[2 + i] = span / s[i] + 1;
-  }
+  for (int i = 0; i < 2; i++)
+    od[2 + i] = conv_out(m, x->dims[2 + i], k[i], s[i], dl[i], p[i], p[2 + i]);
   Val tmp = {.dtype = T_FLOAT, .rank = 4};
   memcpy(tmp.dims, od, sizeof od);
   DyValue *y = dy_build_op(m->g, NULL, DY_OP_CONV2D, b ? 3 : 2, ops,
@@ -835,6 +895,8 @@ static void imp_pool(Imp *m) {
   int64_t k[2], s[2], dl[2], p[4];
   if (attr_ints(m, "kernel_shape", k, 2) != 2)
     unsupported(m, "kernel_shape must have 2 values (2-D only)");
+  if (k[0] < 1 || k[1] < 1)
+    invalid(m, "kernel_shape must be positive");
   ints2(m, "strides", s, 1);
   ints2(m, "dilations", dl, 1);
   window_pads(m, x, k, s, dl, p);
@@ -920,6 +982,8 @@ static void imp_unary(Imp *m) {
         hi = host_f(h, 0);
       }
     }
+    if (isnan(lo) || isnan(hi))
+      unsupported(m, "a NaN min or max");
     if (lo > hi)
       unsupported(m, "min greater than max");
     y = op1(m, DY_OP_CLIP, xv, xv->type);
@@ -1082,7 +1146,10 @@ static void imp_batchnorm(Imp *m) {
   }
   DyValue *y = dy_build_op(m->g, NULL, DY_OP_BATCHNORM, 5, ops, ops[0]->type,
                            ir_name(m, m->node->output[0]));
-  dy_op_set_float(m->g, y->def, "epsilon", attr_f(m, "epsilon", 1e-5f));
+  float eps = attr_f(m, "epsilon", 1e-5f);
+  if (!(eps >= 0) || isinf(eps))
+    invalid(m, "epsilon must be finite and >= 0");
+  dy_op_set_float(m->g, y->def, "epsilon", eps);
   def(m, 0, y, lay, T_FLOAT, x->rank, x->dims);
 }
 
@@ -1245,7 +1312,8 @@ static void imp_reshape(Imp *m) {
     } else if (shape[i] < 0) {
       invalid(m, "negative dimension in the shape");
     } else {
-      known *= shape[i] ? shape[i] : 1;
+      if (__builtin_mul_overflow(known, shape[i] ? shape[i] : 1, &known))
+        invalid(m, "target shape is too large");
     }
   }
   if (infer >= 0) {
@@ -1451,13 +1519,17 @@ static void imp_pad(Imp *m) {
     int j = lay ? nchw_to_nhwc_axis[i] : i;
     ip[j] = p[i];
     ip[x->rank + j] = p[x->rank + i];
-    od[i] = x->dims[i] + p[i] + p[x->rank + i];
+    if (__builtin_add_overflow(x->dims[i], p[i], &od[i]) ||
+        __builtin_add_overflow(od[i], p[x->rank + i], &od[i]))
+      invalid(m, "pads are too large");
     t.dims[j] = od[i];
   }
   DyValue *y = op1(m, DY_OP_PAD, xv, t);
   dy_op_set_ints(m->g, y->def, "pads", 2 * x->rank, ip);
   if (strcmp(mode, "constant"))
     dy_op_set_str(m->g, y->def, "mode", mode);
+  if (isnan(value)) /* the .dy text keeps a NaN's sign, not its payload */
+    value = copysign(NAN, value);
   if (value != 0)
     dy_op_set_float(m->g, y->def, "value", value);
   def(m, 0, y, lay, x->dtype, x->rank, od);
@@ -1493,14 +1565,14 @@ static void imp_gather(Imp *m) {
   int axis = norm_axis(m, attr_i(m, "axis", 0), x->rank);
   int64_t od[DY_MAX_RANK];
   int r = 0;
+  if (x->rank - 1 + idx->rank > DY_MAX_RANK) /* before filling od */
+    unsupported(m, "result rank %d", x->rank - 1 + idx->rank);
   for (int i = 0; i < axis; i++)
     od[r++] = x->dims[i];
   for (int i = 0; i < idx->rank; i++)
     od[r++] = idx->dims[i];
   for (int i = axis + 1; i < x->rank; i++)
     od[r++] = x->dims[i];
-  if (r > DY_MAX_RANK)
-    unsupported(m, "result rank %d", r);
   Host *h = new_host(m, x->dtype, r, od);
   size_t esz = dy_onnx_dtype_size(x->dtype);
   int64_t outer = 1, inner = 1, ni = host_numel(idx);
@@ -1898,14 +1970,14 @@ static DyValue *int_conv(Imp *m, Val *x, Val *w, DyValue *xv, DyValue *wv,
   ints2(m, "dilations", dl, 1);
   window_pads(m, x, k, s, dl, p);
   int64_t g = attr_i(m, "group", 1);
+  check_conv_shapes(m, x, w, g, NULL);
+  if (bias && (bias->type.rank != 1 || bias->type.dims[0] != w->dims[0]))
+    invalid(m, "the bias must be a vector of %lld values",
+            (long long)w->dims[0]);
   od[0] = x->dims[0];
   od[1] = w->dims[0];
-  for (int i = 0; i < 2; i++) {
-    int64_t span = x->dims[2 + i] + p[i] + p[2 + i] - dl[i] * (k[i] - 1) - 1;
-    if (span < 0)
-      invalid(m, "the kernel is larger than the padded input");
-    od[2 + i] = span / s[i] + 1;
-  }
+  for (int i = 0; i < 2; i++)
+    od[2 + i] = conv_out(m, x->dims[2 + i], k[i], s[i], dl[i], p[i], p[2 + i]);
   int64_t nd[4] = {od[0], od[2], od[3], od[1]};
   DyValue *ops[3] = {xv, wv, bias};
   DyValue *y = dy_build_op(m->g, NULL, DY_OP_CONV2D, bias ? 3 : 2, ops,
@@ -1947,6 +2019,11 @@ static DyValue *float_requant(Imp *m, DyValue *acc, Host *sx, Host *sw,
   for (int64_t c = 0; c < nw; c++) {
     float a = (float)host_f(sx, 0) * (float)host_f(sw, c);
     sc[c] = (double)(a / (float)host_f(sy, 0));
+    if (!(sc[c] > 0) || isinf(sc[c]))
+      unsupported(m,
+                  "the requantization scale %g (x_scale * w_scale / "
+                  "y_scale in float) is zero or infinite",
+                  sc[c]);
   }
   DyValue *y = op1(m, DY_OP_REQUANT, acc, yt);
   dy_op_set_str(m->g, y->def, "rounding", "float");
@@ -2001,7 +2078,7 @@ static DyValue *int_matmul(Imp *m, Val *a, Val *b, Host *sa, Host *za, Host *sb,
   static const char *const none[] = {NULL};
   check_attrs(m, none);
   int br = b->rank;
-  if (br < 2 || (br > 2 && br != a->rank) ||
+  if (br < 2 || a->rank < 1 || (br > 2 && br != a->rank) ||
       a->dims[a->rank - 1] != b->dims[br - 2])
     unsupported(m, "integer MatMul needs [..., K] x [K, N] or a batched "
                    "product of equal ranks");
@@ -2126,6 +2203,45 @@ static const Handler handlers[] = {
     {"DynamicQuantizeLinear", imp_dynamic_quantize},
 };
 
+/* Keeps the first message reported to a DyDiag (ctx: char[512]). */
+static void keep_first(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
+  char *buf = ctx;
+  if (!buf[0])
+    snprintf(buf, 512, "%s", msg);
+}
+
+/* Infers the type of every op built after `last` (NULL: all) as the
+ * verifier will, so that a node whose shapes or attributes do not fit
+ * (channels, groups, windows, ...) fails as that node's error rather than
+ * as a graph that does not verify. Results are held to check_shape's limits,
+ * those of the .dy text (numel_of relies on them too). */
+static void check_new_ops(Imp *m, DyOp *last) {
+  char msg[512] = "";
+  DyDiag d;
+  dy_diag_init(&d);
+  d.fn = keep_first;
+  d.ctx = msg;
+  int bad = 0;
+  for (DyOp *op = last ? last->next : m->g->first; op && !bad; op = op->next) {
+    for (int r = 0; r < op->nresults; r++) {
+      const DyType *t = &op->results[r]->type;
+      int64_t n = dy_type_numel(t);
+      int big = n < 0 || n > ((int64_t)1 << 40);
+      for (int i = 0; i < t->rank; i++)
+        big |= t->dims[i] > ((int64_t)1 << 40);
+      if (big) {
+        dy_diag_fini(&d);
+        invalid(m, "the result is too large");
+      }
+    }
+    DyType t;
+    bad = dy_op_infer_type(op, &t, &d);
+  }
+  dy_diag_fini(&d);
+  if (bad)
+    invalid(m, "%s", msg);
+}
+
 static void import_node(Imp *m) {
   const Onnx__NodeProto *n = m->node;
   if (!n->op_type)
@@ -2134,12 +2250,43 @@ static void import_node(Imp *m) {
     unsupported(m, "operator domain '%s'", n->domain);
   if (fold_arith(m))
     return;
+  DyOp *last = m->g->last;
   for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
     if (strcmp(handlers[i].op, n->op_type) == 0) {
+      if (!n->n_output || !n->output[0][0]) /* IR names derive from it */
+        invalid(m, "missing output 0");
       handlers[i].fn(m);
+      check_new_ops(m, last);
       return;
     }
   unsupported(m, "unsupported operator");
+}
+
+/* Renames v, an op result that is not yet a graph output, to `want` (the
+ * sanitized name of an ONNX graph output). The value that holds `want` (the
+ * NHWC result whose NCHW copy v is, say) takes v's name in exchange; a
+ * graph input or an earlier output keeps it, and so does v its own. */
+static void take_name(Imp *m, DyValue *v, const char *want) {
+  DyGraph *g = m->g;
+  if (!v->def || dy_value_is_output(g, v) || strcmp(v->name, want) == 0)
+    return;
+  for (int i = 0; i < g->ninputs; i++)
+    if (strcmp(g->inputs[i]->name, want) == 0)
+      return;
+  DyValue *holder = NULL;
+  for (DyOp *op = g->first; op && !holder; op = op->next)
+    for (int r = 0; r < op->nresults; r++)
+      if (strcmp(op->results[r]->name, want) == 0)
+        holder = op->results[r];
+  if (holder && dy_value_is_output(g, holder))
+    return;
+  if (holder) { /* swap: both names stay claimed */
+    holder->name = v->name;
+    v->name = dy_arena_strdup(g->arena, want);
+    return;
+  }
+  dy_graph_release_name(g, v->name);
+  v->name = dy_graph_unique_name(g, want);
 }
 
 static void import_graph(Imp *m, const Onnx__ModelProto *model) {
@@ -2211,6 +2358,10 @@ static void import_graph(Imp *m, const Onnx__ModelProto *model) {
       unsupported(m, "graph input '%s' is not a tensor", name);
     const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
     v->dtype = tt->has_elem_type ? tt->elem_type : 0;
+    DyElemType elem;
+    if (!elem_of(m, v->dtype, &elem))
+      unsupported(m, "graph input '%s' has data type %s", name,
+                  dy_onnx_dtype_name(v->dtype));
     if (!tt->shape)
       unsupported(m, "graph input '%s' has no shape", name);
     int64_t dims[DY_MAX_RANK];
@@ -2267,6 +2418,7 @@ static void import_graph(Imp *m, const Onnx__ModelProto *model) {
     int lay = m->opt && m->opt->nhwc_io && v->rank == 4;
     DyValue *iv = lay ? nhwc(m, v) : logical(m, v);
     const char *want = ir_name(m, name);
+    take_name(m, iv, want);
     if (strcmp(iv->name, want) != 0 || !iv->def ||
         dy_value_is_output(m->g, iv)) {
       /* outputs are named after the ONNX outputs: add an identity when the

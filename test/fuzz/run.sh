@@ -1,25 +1,36 @@
 #!/bin/sh
-# Fuzzes the .dy parser, verifier and printer for SECONDS seconds.
+# Fuzzes the .dy parser (default) or the ONNX importer for SECONDS seconds.
 #
-#   test/fuzz/run.sh SECONDS [libFuzzer options...]
+#   test/fuzz/run.sh SECONDS [parse|onnx] [libFuzzer options...]
 #
-# Builds build-fuzz/ (clang-22, -DDYAD_FUZZ=ON: ASan, UBSan, libFuzzer),
-# seeds a fresh corpus with every test/**/*.dy file (files with
-# '// -----' separators also split into their graphs) and the inputs in
-# test/fuzz/regressions/, and runs one fuzzing job with the grammar
-# dictionary test/fuzz/dy.dict. Crash, leak and timeout inputs are written
-# to build-fuzz/artifacts/; the full log is build-fuzz/fuzz.log.
+# Builds build-fuzz/ (clang-22, -DDYAD_FUZZ=ON: ASan, UBSan, libFuzzer) and
+# runs one fuzzing job on a fresh seed corpus:
+#
+#   parse  dyad-parse-fuzzer: the .dy parser, verifier and printer. Seeds:
+#          every test/**/*.dy file (files with '// -----' separators also
+#          split into their graphs) and test/fuzz/regressions/; dictionary
+#          test/fuzz/dy.dict. Log build-fuzz/fuzz.log, crash, leak and
+#          timeout inputs in build-fuzz/artifacts/.
+#   onnx   dyad-onnx-fuzzer: the ONNX importer, then verify and the .dy
+#          round trip of what it imports. Seeds: examples/**/*.onnx,
+#          test/**/*.onnx, test/fuzz/onnx-regressions/, the text-format
+#          models of test/fuzz/onnx-seeds/ (encoded with protoc-c) and,
+#          when libonnx-testdata is installed, the node tests of the ops
+#          the importer handles, also with their inputs 1.. made
+#          initializers (test/fuzz/onnx_seeds.py); dictionary
+#          test/fuzz/onnx.dict. Log build-fuzz/fuzz-onnx.log, crash, leak
+#          and timeout inputs in build-fuzz/artifacts-onnx/.
 #
 # Environment: DYAD_FUZZ_CORPUS=DIR keeps the corpus in DIR (created and
 # seeded if needed) instead of a temporary directory; JOBS=N sets the build
 # parallelism (default 2).
 #
-# Exits non-zero when the fuzzer finds a crash, leak, timeout or round-trip
-# mismatch.
+# Exits non-zero when the fuzzer finds a crash, leak, timeout, out-of-memory
+# or round-trip mismatch.
 set -eu
 
 if [ $# -lt 1 ]; then
-  echo "usage: $0 SECONDS [libFuzzer options...]" >&2
+  echo "usage: $0 SECONDS [parse|onnx] [libFuzzer options...]" >&2
   exit 2
 fi
 seconds=$1
@@ -28,6 +39,14 @@ case $seconds in
 '' | *[!0-9]*)
   echo "$0: SECONDS must be a number, got '$seconds'" >&2
   exit 2
+  ;;
+esac
+
+target=parse
+case ${1:-} in
+parse | onnx)
+  target=$1
+  shift
   ;;
 esac
 
@@ -44,8 +63,8 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     exit 1
   }
 fi
-cmake --build "$build" --target dyad-parse-fuzzer -j "${JOBS:-2}"
-fuzzer=$build/bin/dyad-parse-fuzzer
+cmake --build "$build" --target "dyad-$target-fuzzer" -j "${JOBS:-2}"
+fuzzer=$build/bin/dyad-$target-fuzzer
 
 if [ -n "${DYAD_FUZZ_CORPUS:-}" ]; then
   corpus=$DYAD_FUZZ_CORPUS
@@ -57,35 +76,74 @@ else
   corpus=$tmp
 fi
 
-# Seeds: the committed test inputs, whole and split at '// -----' lines, and
-# the regression inputs. Names are flattened paths so nothing collides.
-find test -name '*.dy' -type f | sort | while read -r f; do
-  base=$(printf '%s' "$f" | tr '/' '_')
-  cp "$f" "$corpus/$base"
-  if grep -q '^// -----' "$f"; then
-    awk -v out="$corpus/$base.split" '
-      /^\/\/ -----/ { n++; next }
-      { print > (out n) }' "$f"
-  fi
-done
-if [ -d test/fuzz/regressions ]; then
-  for f in test/fuzz/regressions/*; do
-    [ -f "$f" ] && cp "$f" "$corpus/regression_$(basename "$f")"
+# Seeds, named by their flattened paths so nothing collides.
+seed_parse() {
+  # the committed test inputs, whole and split at '// -----' lines, and the
+  # regression inputs
+  find test -name '*.dy' -type f | sort | while read -r f; do
+    base=$(printf '%s' "$f" | tr '/' '_')
+    cp "$f" "$corpus/$base"
+    if grep -q '^// -----' "$f"; then
+      awk -v out="$corpus/$base.split" '
+        /^\/\/ -----/ { n++; next }
+        { print > (out n) }' "$f"
+    fi
   done
-fi
+  if [ -d test/fuzz/regressions ]; then
+    for f in test/fuzz/regressions/*; do
+      [ -f "$f" ] && cp "$f" "$corpus/regression_$(basename "$f")"
+    done
+  fi
+}
+
+seed_onnx() {
+  # the committed models (examples, test inputs, regressions) and ONNX's
+  # node tests for the ops the importer handles
+  find examples test -path test/fuzz -prune -o -name '*.onnx' -type f -print |
+    sort | while read -r f; do
+      cp "$f" "$corpus/$(printf '%s' "$f" | tr '/' '_')"
+    done
+  if [ -d test/fuzz/onnx-regressions ]; then
+    for f in test/fuzz/onnx-regressions/*; do
+      [ -f "$f" ] && cp "$f" "$corpus/regression_$(basename "$f")"
+    done
+  fi
+  for f in test/fuzz/onnx-seeds/*.textproto; do
+    [ -f "$f" ] || continue
+    out=$corpus/seed_$(basename "$f" .textproto).onnx
+    protoc-c --encode=onnx.ModelProto --proto_path=/usr/include/onnx \
+      /usr/include/onnx/onnx.proto <"$f" >"$out"
+  done
+  node=/usr/share/libonnx-testdata/data/node
+  if [ -d "$node" ]; then
+    python3 test/fuzz/onnx_seeds.py "$corpus" "$node"
+  else
+    echo "$0: $node not found (libonnx-testdata): fewer seeds" >&2
+  fi
+}
+
+seed_"$target"
 echo "seed corpus: $(find "$corpus" -type f | wc -l) files in $corpus"
 
-mkdir -p "$build/artifacts"
-log=$build/fuzz.log
+if [ "$target" = parse ]; then
+  dict=test/fuzz/dy.dict
+  log=$build/fuzz.log
+  artifacts=$build/artifacts
+else
+  dict=test/fuzz/$target.dict
+  log=$build/fuzz-$target.log
+  artifacts=$build/artifacts-$target
+fi
+mkdir -p "$artifacts"
 status=0
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-  "$fuzzer" "$corpus" -dict=test/fuzz/dy.dict -max_total_time="$seconds" \
+  "$fuzzer" "$corpus" -dict="$dict" -max_total_time="$seconds" \
   -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-  -artifact_prefix="$build/artifacts/" "$@" >"$log" 2>&1 || status=$?
+  -artifact_prefix="$artifacts/" "$@" >"$log" 2>&1 || status=$?
 
 if [ "$status" -ne 0 ]; then
   tail -n 80 "$log"
-  echo "$0: the fuzzer failed (exit $status); inputs in $build/artifacts/," \
+  echo "$0: the fuzzer failed (exit $status); inputs in $artifacts/," \
     "log in $log" >&2
   exit "$status"
 fi
