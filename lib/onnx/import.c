@@ -206,19 +206,22 @@ static int64_t numel_of(int rank, const int64_t *dims) {
 }
 
 /* Checks a shape and returns its element count, failing on negative dims,
- * rank over DY_MAX_RANK, or a count past 2^40. */
+ * rank over DY_MAX_RANK, or a count (of the non-zero dims) past 2^40. */
 static int64_t check_shape(Imp *m, const char *what, size_t rank,
                            const int64_t *dims) {
   if (rank > DY_MAX_RANK)
     unsupported(m, "%s has rank %zu; at most %d is supported", what, rank,
                 DY_MAX_RANK);
-  int64_t n = 1;
+  /* the bound is on the product of the non-zero dims, so that no partial
+   * product of the dims of an empty tensor (outer, inner) overflows */
+  int64_t n = 1, nz = 1;
   for (size_t i = 0; i < rank; i++) {
     if (dims[i] < 0)
       invalid(m, "%s has a negative dimension", what);
     if (dims[i] > ((int64_t)1 << 40) ||
-        (dims[i] && n > ((int64_t)1 << 40) / dims[i]))
+        (dims[i] && nz > ((int64_t)1 << 40) / dims[i]))
       invalid(m, "%s is too large", what);
+    nz *= dims[i] ? dims[i] : 1;
     n *= dims[i];
   }
   return n;
@@ -447,6 +450,8 @@ static DyType ir_type(Imp *m, const Val *x, int nhwc) {
 static void *nchw_to_nhwc(Imp *m, const Host *h) {
   size_t esz = dy_onnx_dtype_size(h->dtype);
   char *out = take_budget(m, h->nbytes, "layout copy");
+  if (!h->nbytes)
+    return out; /* empty: do not loop over the other dims */
   int64_t N = h->dims[0], C = h->dims[1], H = h->dims[2], W = h->dims[3];
   for (int64_t n = 0; n < N; n++)
     for (int64_t c = 0; c < C; c++)
@@ -461,9 +466,15 @@ static void *nchw_to_nhwc(Imp *m, const Host *h) {
 
 static DyValue *transpose(Imp *m, DyValue *x, const int64_t *perm,
                           const char *name) {
-  DyType t = x->type;
+  DyType t = x->type; /* the result keeps x's quant type, as the IR wants */
   for (int i = 0; i < t.rank; i++)
     t.dims[i] = x->type.dims[perm[i]];
+  if (t.quant && t.quant->kind == DY_QUANT_PER_AXIS &&
+      perm[t.quant->axis] != t.quant->axis)
+    unsupported(m,
+                "transposing '%s' would move the axis of its per-axis "
+                "quantization parameters",
+                name);
   DyValue *y = dy_build_op(m->g, NULL, DY_OP_TRANSPOSE, 1, &x, t, name);
   dy_op_set_ints(m->g, y->def, "perm", t.rank, perm);
   return y;
@@ -842,7 +853,7 @@ static void imp_conv(Imp *m) {
     int64_t wd[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]};
     float *wt = take_budget(m, w->k->nbytes, "weights");
     const float *src = w->k->data;
-    for (int64_t o = 0; o < w->dims[0]; o++)
+    for (int64_t o = 0; w->k->nbytes && o < w->dims[0]; o++)
       for (int64_t i = 0; i < w->dims[1]; i++)
         for (int64_t y = 0; y < w->dims[2]; y++)
           for (int64_t xx = 0; xx < w->dims[3]; xx++)
@@ -1180,7 +1191,7 @@ static void imp_gemm(Imp *m) {
   if (b->k && !b->v) {
     float *w = take_budget(m, (size_t)(K * N) * 4, "B");
     const float *src = b->k->data;
-    for (int64_t i = 0; i < K; i++)
+    for (int64_t i = 0; N && i < K; i++)
       for (int64_t j = 0; j < N; j++)
         w[i * N + j] = tb ? src[j * K + i] : src[i * N + j];
     bv = dy_build_const(m->g, NULL, ir_name(m, b->name),
@@ -1273,7 +1284,14 @@ static void reshape_to(Imp *m, Val *x, int rank, const int64_t *dims) {
   DyValue *xv = logical(m, x);
   Val tmp = {.dtype = x->dtype, .rank = rank};
   memcpy(tmp.dims, dims, (size_t)rank * sizeof *dims);
-  DyValue *y = op1(m, DY_OP_RESHAPE, xv, ir_type(m, &tmp, 0));
+  DyType t = ir_type(m, &tmp, 0);
+  t.quant = xv->type.quant; /* a layout op keeps its operand's quant type */
+  if (t.quant && t.quant->kind != DY_QUANT_PER_TENSOR)
+    unsupported(m,
+                "reshaping '%s', which has per-axis quantization "
+                "parameters",
+                x->name);
+  DyValue *y = op1(m, DY_OP_RESHAPE, xv, t);
   def(m, 0, y, 0, x->dtype, rank, dims);
 }
 
@@ -1452,7 +1470,7 @@ static void imp_concat(Imp *m) {
     for (int k = axis + 1; k < x0->rank; k++)
       inner *= od[k];
     char *dst = h->data;
-    for (int64_t o = 0; o < outer; o++)
+    for (int64_t o = 0; h->nbytes && o < outer; o++)
       for (int i = 0; i < n; i++) {
         Val *x = req(m, i);
         size_t chunk = (size_t)(x->dims[axis] * inner) * esz;
@@ -1467,11 +1485,18 @@ static void imp_concat(Imp *m) {
     ops[i] = all_nhwc ? nhwc(m, req(m, i)) : logical(m, req(m, i));
   Val tmp = {.dtype = x0->dtype, .rank = x0->rank};
   memcpy(tmp.dims, od, sizeof od);
-  DyValue *y =
-      dy_build_op(m->g, NULL, DY_OP_CONCAT, n, ops, ir_type(m, &tmp, all_nhwc),
-                  ir_name(m, m->node->output[0]));
-  dy_op_set_int(m->g, y->def, "axis",
-                all_nhwc ? nchw_to_nhwc_axis[axis] : axis);
+  DyType t = ir_type(m, &tmp, all_nhwc);
+  int ir_axis = all_nhwc ? nchw_to_nhwc_axis[axis] : axis;
+  t.quant = ops[0]->type.quant; /* a layout op keeps its operands' quant */
+  for (int i = 1; i < n; i++)
+    if (!dy_quant_equal(ops[i]->type.quant, t.quant))
+      unsupported(m, "inputs with different quantization parameters");
+  if (t.quant && t.quant->kind == DY_QUANT_PER_AXIS && t.quant->axis == ir_axis)
+    unsupported(m, "concatenation along the axis of per-axis quantization "
+                   "parameters");
+  DyValue *y = dy_build_op(m->g, NULL, DY_OP_CONCAT, n, ops, t,
+                           ir_name(m, m->node->output[0]));
+  dy_op_set_int(m->g, y->def, "axis", ir_axis);
   def(m, 0, y, all_nhwc, x0->dtype, x0->rank, od);
 }
 
@@ -1524,6 +1549,11 @@ static void imp_pad(Imp *m) {
       invalid(m, "pads are too large");
     t.dims[j] = od[i];
   }
+  const DyQuant *q = t.quant;
+  if (q && q->kind == DY_QUANT_PER_AXIS &&
+      (ip[q->axis] || ip[x->rank + q->axis]))
+    unsupported(m, "padding along the axis of per-axis quantization "
+                   "parameters");
   DyValue *y = op1(m, DY_OP_PAD, xv, t);
   dy_op_set_ints(m->g, y->def, "pads", 2 * x->rank, ip);
   if (strcmp(mode, "constant"))
@@ -1580,14 +1610,17 @@ static void imp_gather(Imp *m) {
     outer *= x->dims[i];
   for (int i = axis + 1; i < x->rank; i++)
     inner *= x->dims[i];
+  for (int64_t j = 0; j < ni; j++) {
+    int64_t k = host_int(idx, j);
+    if (k < -x->dims[axis] || k >= x->dims[axis])
+      invalid(m, "index %lld out of range", (long long)k);
+  }
   char *dst = h->data;
-  for (int64_t o = 0; o < outer; o++)
+  for (int64_t o = 0; h->nbytes && o < outer; o++)
     for (int64_t j = 0; j < ni; j++) {
       int64_t k = host_int(idx, j);
       if (k < 0)
         k += x->dims[axis];
-      if (k < 0 || k >= x->dims[axis])
-        invalid(m, "index %lld out of range", (long long)host_int(idx, j));
       memcpy(dst,
              (const char *)x->k->data +
                  (size_t)((o * x->dims[axis] + k) * inner) * esz,
@@ -1854,6 +1887,8 @@ static void imp_dequantize(Imp *m) {
 static void *oihw_to_ohwi(Imp *m, const Host *h) {
   size_t esz = dy_onnx_dtype_size(h->dtype);
   char *out = take_budget(m, h->nbytes, "weights");
+  if (!h->nbytes)
+    return out; /* empty: do not loop over the other dims */
   int64_t O = h->dims[0], I = h->dims[1], H = h->dims[2], W = h->dims[3];
   for (int64_t o = 0; o < O; o++)
     for (int64_t i = 0; i < I; i++)
@@ -2213,27 +2248,21 @@ static void keep_first(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
 /* Infers the type of every op built after `last` (NULL: all) as the
  * verifier will, so that a node whose shapes or attributes do not fit
  * (channels, groups, windows, ...) fails as that node's error rather than
- * as a graph that does not verify. Results are held to check_shape's limits,
- * those of the .dy text (numel_of relies on them too). */
+ * as a graph that does not verify. Results are held to check_shape's limits
+ * (within those of the .dy text; numel_of and the loops rely on them). */
 static void check_new_ops(Imp *m, DyOp *last) {
+  DyOp *first = last ? last->next : m->g->first;
+  for (DyOp *op = first; op; op = op->next)
+    for (int r = 0; r < op->nresults; r++)
+      check_shape(m, "the result", (size_t)op->results[r]->type.rank,
+                  op->results[r]->type.dims);
   char msg[512] = "";
   DyDiag d;
   dy_diag_init(&d);
   d.fn = keep_first;
   d.ctx = msg;
   int bad = 0;
-  for (DyOp *op = last ? last->next : m->g->first; op && !bad; op = op->next) {
-    for (int r = 0; r < op->nresults; r++) {
-      const DyType *t = &op->results[r]->type;
-      int64_t n = dy_type_numel(t);
-      int big = n < 0 || n > ((int64_t)1 << 40);
-      for (int i = 0; i < t->rank; i++)
-        big |= t->dims[i] > ((int64_t)1 << 40);
-      if (big) {
-        dy_diag_fini(&d);
-        invalid(m, "the result is too large");
-      }
-    }
+  for (DyOp *op = first; op && !bad; op = op->next) {
     DyType t;
     bad = dy_op_infer_type(op, &t, &d);
   }

@@ -1172,17 +1172,27 @@ def gen_quantized():
                           name="q", axis=1),
              oh.make_node("DequantizeLinear", ["q", "s", "z"], ["y"],
                           name="dq", axis=1)]
-    m = make_model(nodes, [vi("x", x)],
-                   [vi("y", T.FLOAT, None), vi("q", T.INT8, None)],
-                   [init("w", w), numpy_helper.from_array(s, "s"),
-                    numpy_helper.from_array(z, "z")])
+    inits = [init("w", w), numpy_helper.from_array(s, "s"),
+             numpy_helper.from_array(z, "z")]
+    m = make_model(nodes, [vi("x", x)], [vi("y", T.FLOAT, None)], inits)
     run_case("qdq_per_axis", "QuantizeLinear / DequantizeLinear per axis "
              "(axis 1, int8) of a conv\noutput: the quant type's axis is 3 "
-             "in NHWC.", m, {"x": x}, {"y": y, "q": yq},
+             "in NHWC.", m, {"x": x}, {"y": y},
              checks=["CHECK: %c = conv2d",
                      "CHECK-NEXT: quantize %c : tensor<1x3x3x3x!quant.uniform"
                      "<i8:f32:3, {0.009999999776482582:-3, "
                      "0.019999999552965164, 0.014999999664723873:5}>>"])
+    # q as an NCHW graph output: the transpose back from NHWC would have to
+    # move the quant type's axis (3 -> 1), which the IR's layout ops do not
+    # do (their result keeps the operand's type)
+    m = make_model(nodes, [vi("x", x)],
+                   [vi("y", T.FLOAT, None), vi("q", T.INT8, None)], inits)
+    set_output_shapes(m, {"y": y, "q": yq})
+    error_case("error_qdq_per_axis_output", "A per-axis quantized NCHW graph "
+               "output (made in NHWC).", m,
+               ["CHECK: error_qdq_per_axis_output.onnx: error: unsupported: "
+                "transposing 'q' would move the axis of its per-axis "
+                "quantization parameters"])
 
     # QLinearConv, per-channel weights, int32 bias
     for seed in range(100):
