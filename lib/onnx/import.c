@@ -446,7 +446,8 @@ static DyType ir_type(Imp *m, const Val *x, int nhwc) {
   return t;
 }
 
-/* Permutes the data of a rank-4 host tensor from NCHW to NHWC. */
+/* Permutes the data of a rank-4 host tensor from NCHW to NHWC (moves axis
+ * 1 last: also conv weights OIHW -> OHWI). */
 static void *nchw_to_nhwc(Imp *m, const Host *h) {
   size_t esz = dy_onnx_dtype_size(h->dtype);
   char *out = take_budget(m, h->nbytes, "layout copy");
@@ -851,14 +852,7 @@ static void imp_conv(Imp *m) {
   DyValue *ops[3] = {nhwc(m, x), NULL, NULL};
   if (w->k) {
     int64_t wd[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]};
-    float *wt = take_budget(m, w->k->nbytes, "weights");
-    const float *src = w->k->data;
-    for (int64_t o = 0; w->k->nbytes && o < w->dims[0]; o++)
-      for (int64_t i = 0; i < w->dims[1]; i++)
-        for (int64_t y = 0; y < w->dims[2]; y++)
-          for (int64_t xx = 0; xx < w->dims[3]; xx++)
-            wt[((o * wd[1] + y) * wd[2] + xx) * wd[3] + i] =
-                src[((o * w->dims[1] + i) * w->dims[2] + y) * w->dims[3] + xx];
+    void *wt = nchw_to_nhwc(m, w->k); /* OIHW -> OHWI */
     DyType wtype = dy_type_make(DY_F32, 4, wd);
     ops[1] =
         dy_build_const(m->g, NULL, ir_name(m, w->name), wtype, wt, DY_FORM_HEX);
@@ -1883,24 +1877,6 @@ static void imp_dequantize(Imp *m) {
 
 /* --- integer and QLinear ops --- */
 
-/* OIHW -> OHWI for a constant of any element size. */
-static void *oihw_to_ohwi(Imp *m, const Host *h) {
-  size_t esz = dy_onnx_dtype_size(h->dtype);
-  char *out = take_budget(m, h->nbytes, "weights");
-  if (!h->nbytes)
-    return out; /* empty: do not loop over the other dims */
-  int64_t O = h->dims[0], I = h->dims[1], H = h->dims[2], W = h->dims[3];
-  for (int64_t o = 0; o < O; o++)
-    for (int64_t i = 0; i < I; i++)
-      for (int64_t y = 0; y < H; y++)
-        for (int64_t x = 0; x < W; x++)
-          memcpy(out + (size_t)(((o * H + y) * W + x) * I + i) * esz,
-                 (const char *)h->data +
-                     (size_t)(((o * I + i) * H + y) * W + x) * esz,
-                 esz);
-  return out;
-}
-
 /* Quantization parameters from optional scale and zero point hosts: scale
  * NULL means 1 (a zero point alone, as in MatMulInteger); a vector applies
  * along `axis` of the IR value (in its IR layout). */
@@ -1986,8 +1962,8 @@ static DyValue *int_conv_weights(Imp *m, Val *w, Host *scale, Host *zp,
   int64_t wd[4] = {w->dims[0], w->dims[2], w->dims[3], w->dims[1]};
   DyType t = dy_type_make(st, 4, wd);
   t.quant = q;
-  return dy_build_const(m->g, NULL, ir_name(m, w->name), t, oihw_to_ohwi(m, wk),
-                        DY_FORM_HEX);
+  return dy_build_const(m->g, NULL, ir_name(m, w->name), t,
+                        nchw_to_nhwc(m, wk) /* OIHW -> OHWI */, DY_FORM_HEX);
 }
 
 /* Builds an integer conv2d from the node's Conv attributes; x already in
