@@ -825,6 +825,20 @@ static void check_conv_shapes(Imp *m, const Val *x, const Val *w, int64_t g,
             (long long)w->dims[0]);
 }
 
+/* Sets a conv2d's strides, dilations, pads and groups, leaving out the
+ * defaults (1, 1, 0, 1) so the text stays short. */
+static void set_window_attrs(Imp *m, DyOp *op, const int64_t *s,
+                             const int64_t *dl, const int64_t *p, int64_t g) {
+  if (s[0] != 1 || s[1] != 1)
+    dy_op_set_ints(m->g, op, "strides", 2, s);
+  if (dl[0] != 1 || dl[1] != 1)
+    dy_op_set_ints(m->g, op, "dilations", 2, dl);
+  if (p[0] || p[1] || p[2] || p[3])
+    dy_op_set_ints(m->g, op, "pads", 4, p);
+  if (g != 1)
+    dy_op_set_int(m->g, op, "groups", g);
+}
+
 static void imp_conv(Imp *m) {
   static const char *const ok[] = {
       "auto_pad", "dilations", "group", "kernel_shape",
@@ -869,15 +883,7 @@ static void imp_conv(Imp *m) {
   memcpy(tmp.dims, od, sizeof od);
   DyValue *y = dy_build_op(m->g, NULL, DY_OP_CONV2D, b ? 3 : 2, ops,
                            ir_type(m, &tmp, 1), ir_name(m, m->node->output[0]));
-  int64_t pads[4] = {p[0], p[1], p[2], p[3]};
-  if (s[0] != 1 || s[1] != 1)
-    dy_op_set_ints(m->g, y->def, "strides", 2, s);
-  if (dl[0] != 1 || dl[1] != 1)
-    dy_op_set_ints(m->g, y->def, "dilations", 2, dl);
-  if (pads[0] || pads[1] || pads[2] || pads[3])
-    dy_op_set_ints(m->g, y->def, "pads", 4, pads);
-  if (g != 1)
-    dy_op_set_int(m->g, y->def, "groups", g);
+  set_window_attrs(m, y->def, s, dl, p, g);
   def(m, 0, y, 1, T_FLOAT, 4, od);
 }
 
@@ -1993,14 +1999,7 @@ static DyValue *int_conv(Imp *m, Val *x, Val *w, DyValue *xv, DyValue *wv,
   DyValue *ops[3] = {xv, wv, bias};
   DyValue *y = dy_build_op(m->g, NULL, DY_OP_CONV2D, bias ? 3 : 2, ops,
                            dy_type_make(DY_I32, 4, nd), name);
-  if (s[0] != 1 || s[1] != 1)
-    dy_op_set_ints(m->g, y->def, "strides", 2, s);
-  if (dl[0] != 1 || dl[1] != 1)
-    dy_op_set_ints(m->g, y->def, "dilations", 2, dl);
-  if (p[0] || p[1] || p[2] || p[3])
-    dy_op_set_ints(m->g, y->def, "pads", 4, p);
-  if (g != 1)
-    dy_op_set_int(m->g, y->def, "groups", g);
+  set_window_attrs(m, y->def, s, dl, p, g);
   return y;
 }
 
