@@ -788,6 +788,11 @@ static int verify_op(const DyOp *op, DyDiag *d) {
     size_t n = dy_type_nbytes(&op->results[0]->type, &ovf);
     if (!op->data || ovf || op->data->nbytes != n)
       return BAD("'const' data does not match its type");
+    if (op->nattrs) {
+      dy_error(d, op->attrs[0].loc.line ? op->attrs[0].loc : op->loc,
+               "unknown attribute '%s' for 'const'", op->attrs[0].name);
+      return 1;
+    }
     return 0;
   }
   if (check_attrs(op, d) || check_elem_types(op, d))

@@ -222,8 +222,11 @@ int main(int argc, char **argv) {
       }
       o.passes[o.npasses++] = val;
     } else if (strncmp(a, "--passes=", 9) == 0) {
-      if (o.npasses < 64)
-        o.passes[o.npasses++] = a + 9;
+      if (o.npasses == 64) {
+        dy_error(&d, none, "too many -p options");
+        return 1;
+      }
+      o.passes[o.npasses++] = a + 9;
     } else if (strcmp(a, "-o") == 0) {
       ARG_VALUE();
       o.output = val;
