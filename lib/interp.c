@@ -947,6 +947,12 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
   double *bufs[MAX_NUMERIC_OPERANDS] = {0};
   double *y = NULL;
   int rc = 1;
+  /* integer conv2d / matmul: input_zp overrides x's zero point (the pass
+   * that folds the zero point's cross term into the bias sets it to 0) */
+  const DyAttr *izp = int_zp ? dy_op_attr(op, "input_zp") : NULL;
+  if (izp && (izp->kind != DY_ATTR_INT || izp->i < INT32_MIN ||
+              izp->i > INT32_MAX))
+    return op_fail(op, d, "input_zp must be an i32 integer");
   if (op->noperands > MAX_NUMERIC_OPERANDS) {
     op_fail(op, d, "too many operands");
     goto done;
@@ -965,8 +971,10 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
     for (int64_t j = 0; j < n; j++)
       bufs[i][j] =
           int_zp ? (double)(load_int(operands[i].data, t->elem, j) -
-                            (t->quant ? t->quant->zero_points[qmap_index(&m, j)]
-                                      : 0))
+                            (i == 0 && izp ? izp->i
+                             : t->quant
+                                 ? t->quant->zero_points[qmap_index(&m, j)]
+                                 : 0))
                  : load_value(t, &m, operands[i].data, j);
   }
   int64_t ny = numel(ty);
@@ -1464,26 +1472,97 @@ static int eval_dynamic_quantize(const DyOp *op, const DyTensor *operands,
   return 0;
 }
 
+/* Integer softmax (docs/ir.md): x integer, table i32 indexed by max - x,
+ * y = clamp(output_zp + floor((e * 2^(shift+1) + S) / (2 S))) where e is
+ * the table entry of an element and S the sum of its slice's entries. */
+static int eval_int_softmax(const DyOp *op, const DyTensor *operands,
+                            DyTensor *out, DyDiag *d) {
+  const DyType *tx = &op->operands[0]->type, *tt = &op->operands[1]->type;
+  const DyType *ty = &op->results[0]->type;
+  int64_t axis_attr, shift, zp;
+  int axis;
+  if (attr_int(op, d, "axis", -1, &axis_attr) ||
+      attr_int(op, d, "shift", 0, &shift) ||
+      attr_int(op, d, "output_zp", 0, &zp))
+    return 1;
+  if (norm_axis(axis_attr, tx->rank, &axis))
+    return op_fail(op, d, "axis %lld is out of range for rank %d",
+                   (long long)axis_attr, tx->rank);
+  if (shift < 0 || shift > 30)
+    return op_fail(op, d, "shift %lld is out of range [0, 30]",
+                   (long long)shift);
+  if (tx->elem == DY_F32 || tx->elem == DY_I32 || tt->elem != DY_I32 ||
+      tt->quant || tt->rank != 1 || ty->elem == DY_F32 || ty->elem == DY_I32)
+    return op_fail(op, d, "integer softmax takes an integer x of at most 16 "
+                          "bits, an i32 table and gives at most 16 bits");
+  int64_t lo, hi;
+  int_range(tx, &lo, &hi);
+  if (tt->dims[0] < hi - lo + 1)
+    return op_fail(op, d, "table has %lld entries, %s needs %lld",
+                   (long long)tt->dims[0], dy_elem_name(tx->elem),
+                   (long long)(hi - lo + 1));
+  if (expect_result_dims(op, d, tx->rank, tx->dims) ||
+      dy_tensor_alloc(&out[0], ty, d))
+    return 1;
+  int64_t outer = dims_prod(tx->dims, 0, axis), len = tx->dims[axis];
+  int64_t inner = dims_prod(tx->dims, axis + 1, tx->rank);
+  const void *xd = operands[0].data;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t i = 0; i < inner; i++) {
+      int64_t base = o * len * inner + i, max = INT64_MIN, sum = 0;
+      for (int64_t j = 0; j < len; j++) {
+        int64_t v = load_int(xd, tx->elem, base + j * inner);
+        max = v > max ? v : max;
+      }
+      for (int64_t j = 0; j < len; j++) {
+        int64_t k = max - load_int(xd, tx->elem, base + j * inner);
+        int64_t e = load_int(operands[1].data, DY_I32, k);
+        if (e < 0 || sum > INT64_MAX / 4 - e) {
+          dy_tensor_free(&out[0]);
+          return op_fail(op, d, "softmax table entries must be >= 0 and "
+                                "their sum below 2^61");
+        }
+        sum += e;
+      }
+      if (sum <= 0 || sum > (INT64_MAX / 4) >> (shift + 1)) {
+        dy_tensor_free(&out[0]);
+        return op_fail(op, d, "softmax table sum %lld is out of range",
+                       (long long)sum);
+      }
+      for (int64_t j = 0; j < len; j++) {
+        int64_t k = max - load_int(xd, tx->elem, base + j * inner);
+        int64_t e = load_int(operands[1].data, DY_I32, k);
+        int64_t y = zp + (e * ((int64_t)2 << shift) + sum) / (2 * sum);
+        int64_t qlo, qhi;
+        int_range(ty, &qlo, &qhi);
+        store_int(out[0].data, ty->elem, base + j * inner,
+                  y < qlo ? qlo : y > qhi ? qhi : y);
+      }
+    }
+  return 0;
+}
+
 static int eval_lookup(const DyOp *op, const DyTensor *operands, DyTensor *out,
                        DyDiag *d) {
   const DyType *tx = &op->operands[0]->type, *tt = &op->operands[1]->type;
   const DyType *ty = &op->results[0]->type;
-  if (tx->elem != DY_I8 && tx->elem != DY_U8)
-    return op_fail(op, d, "index must be i8 or u8, not %s",
+  if (tx->elem != DY_I8 && tx->elem != DY_U8 && tx->elem != DY_I16)
+    return op_fail(op, d, "index must be i8, u8 or i16, not %s",
                    dy_elem_name(tx->elem));
-  if (numel(tt) != 256)
-    return op_fail(op, d, "table must have 256 entries, not %lld",
-                   (long long)numel(tt));
+  int64_t tlen = tx->elem == DY_I16 ? 65536 : 256;
+  if (numel(tt) != tlen)
+    return op_fail(op, d, "table must have %lld entries, not %lld",
+                   (long long)tlen, (long long)numel(tt));
   if (tt->elem != ty->elem)
     return op_fail(op, d, "result type %s differs from the table's %s",
                    dy_elem_name(ty->elem), dy_elem_name(tt->elem));
   if (expect_result_dims(op, d, tx->rank, tx->dims) ||
       dy_tensor_alloc(&out[0], ty, d))
     return 1;
-  int64_t base = tx->elem == DY_I8 ? -128 : 0;
+  int64_t base = tx->elem == DY_I8 ? -128 : tx->elem == DY_I16 ? -32768 : 0;
   size_t esize = dy_elem_size(ty->elem);
   for (int64_t i = 0; i < numel(ty); i++) {
-    int64_t j = load_int(operands[0].data, tx->elem, i) - base; /* 0..255 */
+    int64_t j = load_int(operands[0].data, tx->elem, i) - base; /* < tlen */
     memcpy((unsigned char *)out[0].data + (size_t)i * esize,
            (const unsigned char *)operands[1].data + (size_t)j * esize, esize);
   }
@@ -1565,6 +1644,8 @@ int dy_interp_eval_op(const DyOp *op, const DyTensor *operands, DyTensor *out,
   case DY_OP_TANH:
     return eval_numeric(op, operands, out, d, k_unary, 0);
   case DY_OP_SOFTMAX:
+    if (op->noperands == 2)
+      return eval_int_softmax(op, operands, out, d);
     return eval_numeric(op, operands, out, d, k_softmax, 0);
   case DY_OP_MAXPOOL:
   case DY_OP_AVGPOOL:
@@ -1675,6 +1756,12 @@ static int check_input(const DyGraph *g, int i, const DyTensor *x, DyDiag *d) {
 
 int dy_interp_run(const DyGraph *g, const DyTensor *inputs, DyTensor *outputs,
                   DyDiag *d) {
+  return dy_interp_run_observed(g, inputs, outputs, NULL, NULL, d);
+}
+
+int dy_interp_run_observed(const DyGraph *g, const DyTensor *inputs,
+                           DyTensor *outputs, DyObserveFn observe, void *user,
+                           DyDiag *d) {
   for (int i = 0; i < g->noutputs; i++)
     memset(&outputs[i], 0, sizeof outputs[i]);
   int bad = 0;
@@ -1719,6 +1806,8 @@ int dy_interp_run(const DyGraph *g, const DyTensor *inputs, DyTensor *outputs,
     }
     r.slots[s].t = inputs[i];
     r.slots[s].t.type = g->inputs[i]->type;
+    if (observe && observe(user, g->inputs[i], &r.slots[s].t))
+      goto done;
   }
   int k = 0;
   for (const DyOp *op = g->first; op; op = op->next, k++) {
@@ -1757,6 +1846,11 @@ int dy_interp_run(const DyGraph *g, const DyTensor *inputs, DyTensor *outputs,
       Slot *s = &r.slots[run_find(&r, op->results[j])];
       s->t = res[j];
       s->owned = 1;
+      if (observe && observe(user, op->results[j], &s->t)) {
+        for (int m = j + 1; m < op->nresults; m++)
+          dy_tensor_free(&res[m]);
+        goto done;
+      }
       if (s->last_use < 0 && !s->is_output) {
         dy_tensor_free(&s->t);
         s->owned = 0;

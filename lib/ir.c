@@ -378,7 +378,8 @@ void dy_op_remove_attr(DyOp *op, const char *name) {
     }
 }
 
-void dy_op_add_attr(DyGraph *g, DyOp *op, const DyAttr *a) {
+/* Adds (or replaces) a copy of a in the sorted list *list of *n. */
+static void attr_list_add(DyGraph *g, DyAttr **list, int *n, const DyAttr *a) {
   DyAttr c = *a;
   c.name = dy_arena_strdup(g->arena, a->name);
   if (a->s)
@@ -388,23 +389,37 @@ void dy_op_add_attr(DyGraph *g, DyOp *op, const DyAttr *a) {
   if (a->kind == DY_ATTR_FLOATS)
     c.floats =
         dy_arena_memdup(g->arena, a->floats, (size_t)a->n * sizeof(double));
-  for (int i = 0; i < op->nattrs; i++)
-    if (strcmp(op->attrs[i].name, c.name) == 0) {
-      op->attrs[i] = c;
+  for (int i = 0; i < *n; i++)
+    if (strcmp((*list)[i].name, c.name) == 0) {
+      (*list)[i] = c;
       return;
     }
-  DyAttr *attrs =
-      dy_arena_alloc(g->arena, (size_t)(op->nattrs + 1) * sizeof *attrs);
+  DyAttr *attrs = dy_arena_alloc(g->arena, (size_t)(*n + 1) * sizeof *attrs);
   int j = 0;
-  for (int i = 0; i < op->nattrs; i++) {
-    if (j == i && strcmp(op->attrs[i].name, c.name) > 0)
+  for (int i = 0; i < *n; i++) {
+    if (j == i && strcmp((*list)[i].name, c.name) > 0)
       attrs[j++] = c;
-    attrs[j++] = op->attrs[i];
+    attrs[j++] = (*list)[i];
   }
-  if (j == op->nattrs)
+  if (j == *n)
     attrs[j] = c;
-  op->attrs = attrs;
-  op->nattrs++;
+  *list = attrs;
+  (*n)++;
+}
+
+void dy_op_add_attr(DyGraph *g, DyOp *op, const DyAttr *a) {
+  attr_list_add(g, &op->attrs, &op->nattrs, a);
+}
+
+void dy_value_add_attr(DyGraph *g, DyValue *v, const DyAttr *a) {
+  attr_list_add(g, &v->attrs, &v->nattrs, a);
+}
+
+const DyAttr *dy_value_attr(const DyValue *v, const char *name) {
+  for (int i = 0; i < v->nattrs; i++)
+    if (strcmp(v->attrs[i].name, name) == 0)
+      return &v->attrs[i];
+  return NULL;
 }
 
 void dy_op_set_int(DyGraph *g, DyOp *op, const char *name, int64_t v) {
@@ -638,10 +653,13 @@ DyGraph *dy_graph_clone(const DyGraph *src) {
   g->loc = src->loc;
   if (src->base_dir)
     g->base_dir = dy_arena_strdup(g->arena, src->base_dir);
-  for (int i = 0; i < src->ninputs; i++)
-    vmap_put(&m, src->inputs[i],
-             dy_graph_add_input(g, src->inputs[i]->name,
-                                clone_type(g, src->inputs[i]->type)));
+  for (int i = 0; i < src->ninputs; i++) {
+    DyValue *in = dy_graph_add_input(g, src->inputs[i]->name,
+                                     clone_type(g, src->inputs[i]->type));
+    for (int k = 0; k < src->inputs[i]->nattrs; k++)
+      dy_value_add_attr(g, in, &src->inputs[i]->attrs[k]);
+    vmap_put(&m, src->inputs[i], in);
+  }
   for (const DyOp *op = src->first; op; op = op->next) {
     DyValue **ops = dy_arena_alloc(
         g->arena, (size_t)(op->noperands ? op->noperands : 1) * sizeof *ops);
@@ -710,9 +728,14 @@ int dy_graph_equal(const DyGraph *a, const DyGraph *b) {
   if (strcmp(a->name, b->name) != 0 || a->ninputs != b->ninputs ||
       a->noutputs != b->noutputs || a->nops != b->nops)
     return 0;
-  for (int i = 0; i < a->ninputs; i++)
-    if (!value_equal(a->inputs[i], b->inputs[i]))
+  for (int i = 0; i < a->ninputs; i++) {
+    if (!value_equal(a->inputs[i], b->inputs[i]) ||
+        a->inputs[i]->nattrs != b->inputs[i]->nattrs)
       return 0;
+    for (int k = 0; k < a->inputs[i]->nattrs; k++)
+      if (!attr_equal(&a->inputs[i]->attrs[k], &b->inputs[i]->attrs[k]))
+        return 0;
+  }
   for (int i = 0; i < a->noutputs; i++)
     if (strcmp(a->outputs[i]->name, b->outputs[i]->name) != 0)
       return 0;

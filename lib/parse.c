@@ -1070,6 +1070,14 @@ static void parse_graph(Parser *p) {
       DyType t = parse_type(p);
       DyValue *v = dy_graph_add_input(p->g, an, t);
       define(p, al, an, v);
+      skip_ws(p);
+      if (peek(p) == '{') { /* argument attributes, e.g. {range = [0, 1]} */
+        DyOp tmp;
+        memset(&tmp, 0, sizeof tmp);
+        parse_attrs(p, &tmp);
+        v->attrs = tmp.attrs;
+        v->nattrs = tmp.nattrs;
+      }
     } while (accept(p, ','));
     expect(p, ')', "closing the argument list");
   }

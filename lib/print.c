@@ -297,6 +297,12 @@ int dy_print_graph(FILE *out, const DyGraph *g, DyPrintOptions *opt) {
   for (int i = 0; i < g->ninputs; i++) {
     fprintf(out, "%s%%%s: ", i ? ", " : "", g->inputs[i]->name);
     dy_print_type(out, &g->inputs[i]->type);
+    for (int k = 0; k < g->inputs[i]->nattrs; k++) {
+      fputs(k ? ", " : " {", out);
+      print_attr(out, &g->inputs[i]->attrs[k]);
+    }
+    if (g->inputs[i]->nattrs)
+      fputc('}', out);
   }
   fputs(") -> ", out);
   if (g->noutputs != 1)

@@ -108,10 +108,12 @@ static int get_enum(const DyOp *op, DyDiag *d, const char *name,
 /* Attributes each op accepts; anything else is reported (typos). */
 static const char *const *known_attrs(DyOpKind k) {
   static const char *const none[] = {NULL};
-  static const char *const conv[] = {"strides", "dilations", "pads", "groups",
-                                     NULL};
+  static const char *const conv[] = {"strides", "dilations", "pads",
+                                     "groups",  "input_zp",  NULL};
+  static const char *const matmul[] = {"input_zp", NULL};
   static const char *const clip[] = {"min", "max", NULL};
   static const char *const axis[] = {"axis", NULL};
+  static const char *const softmax[] = {"axis", "shift", "output_zp", NULL};
   static const char *const maxpool[] = {"kernel",    "strides",   "pads",
                                         "dilations", "ceil_mode", NULL};
   static const char *const avgpool[] = {
@@ -126,9 +128,12 @@ static const char *const *known_attrs(DyOpKind k) {
   switch (k) {
   case DY_OP_CONV2D:
     return conv;
+  case DY_OP_MATMUL:
+    return matmul;
   case DY_OP_CLIP:
     return clip;
   case DY_OP_SOFTMAX:
+    return softmax;
   case DY_OP_FLATTEN:
   case DY_OP_CONCAT:
     return axis;
@@ -490,6 +495,41 @@ static int check_integer_layer(const DyOp *op, DyDiag *d) {
   if (op->noperands == 3 &&
       (op->operands[2]->type.elem != DY_I32 || op->operands[2]->type.quant))
     return BAD("integer '%s' bias must be plain i32", name);
+  int64_t zp, pads[4];
+  if (get_int(op, d, "input_zp", 0, INT32_MIN, INT32_MAX, &zp))
+    return 1;
+  if (op->kind == DY_OP_CONV2D && dy_op_attr(op, "input_zp")) {
+    if (get_ints(op, d, "pads", 4, pads, NULL, 0))
+      return 1;
+    if (pads[0] || pads[1] || pads[2] || pads[3])
+      return BAD("integer 'conv2d' with 'input_zp' must not pad: padding "
+                 "would stand for x's zero point, pad explicitly");
+  }
+  return 0;
+}
+
+static int is_plain_int(const DyType *t) {
+  return t->elem != DY_F32 && !t->quant;
+}
+
+/* Integer softmax: x integer (at most 16 bits), an i32 table with an entry
+ * for every difference max - x, an integer result. */
+static int check_integer_softmax(const DyOp *op, DyDiag *d) {
+  const DyType *x = &op->operands[0]->type, *t = &op->operands[1]->type;
+  const DyType *r = &op->results[0]->type;
+  int64_t lo, hi, v;
+  if (x->elem == DY_F32 || x->elem == DY_I32 || r->elem == DY_F32 ||
+      r->elem == DY_I32)
+    return BAD("integer 'softmax' takes and gives integers of at most 16 "
+               "bits");
+  dy_elem_range(x->elem, &lo, &hi);
+  if (t->elem != DY_I32 || t->quant || t->rank != 1 ||
+      t->dims[0] != hi - lo + 1)
+    return BAD("integer 'softmax' table must be tensor<%lldxi32>",
+               (long long)(hi - lo + 1));
+  if (get_int(op, d, "shift", 0, 0, 30, &v) ||
+      get_int(op, d, "output_zp", 0, INT32_MIN, INT32_MAX, &v))
+    return 1;
   return 0;
 }
 
@@ -500,6 +540,27 @@ static int check_elem_types(const DyOp *op, DyDiag *d) {
   if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
       r->elem != DY_F32)
     return check_integer_layer(op, d);
+  if (op->kind == DY_OP_SOFTMAX && op->noperands == 2)
+    return check_integer_softmax(op, d);
+  if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
+      dy_op_attr(op, "input_zp"))
+    return BAD("'input_zp' is for the integer form of '%s'",
+               dy_op_name(op->kind));
+  if ((op->kind == DY_OP_ADD || op->kind == DY_OP_MUL ||
+       op->kind == DY_OP_AVGPOOL || op->kind == DY_OP_GLOBAL_AVGPOOL) &&
+      is_plain_int(r)) {
+    /* integer form: plain integers in and out, computed exactly */
+    for (int i = 0; i < op->noperands; i++)
+      if (!is_plain_int(&op->operands[i]->type))
+        return BAD("integer '%s' operand %d must be a plain integer, got %s",
+                   dy_op_name(op->kind), i,
+                   type_str(&op->operands[i]->type, b1, sizeof b1));
+    return 0;
+  }
+  if (op->kind == DY_OP_SOFTMAX &&
+      (dy_op_attr(op, "shift") || dy_op_attr(op, "output_zp")))
+    return BAD("'softmax' attributes 'shift' and 'output_zp' are for its "
+               "integer form (with a table operand)");
   switch (op->kind) {
   case DY_OP_CONV2D:
   case DY_OP_MATMUL:
@@ -562,10 +623,11 @@ static int check_elem_types(const DyOp *op, DyDiag *d) {
   }
   case DY_OP_LOOKUP: {
     const DyType *tab = &op->operands[1]->type;
-    if (x->elem != DY_I8 && x->elem != DY_U8)
-      return BAD("'lookup' index must be i8 or u8");
-    if (tab->rank != 1 || tab->dims[0] != 256)
-      return BAD("'lookup' table must have shape [256]");
+    if (x->elem != DY_I8 && x->elem != DY_U8 && x->elem != DY_I16)
+      return BAD("'lookup' index must be i8, u8 or i16");
+    int64_t tlen = x->elem == DY_I16 ? 65536 : 256;
+    if (tab->rank != 1 || tab->dims[0] != tlen)
+      return BAD("'lookup' table must have shape [%lld]", (long long)tlen);
     if (r->elem != tab->elem)
       return BAD("'lookup' result element type must equal the table's");
     return 0;
@@ -577,10 +639,33 @@ static int check_elem_types(const DyOp *op, DyDiag *d) {
   return 0;
 }
 
+/* The calibrated range of a value: `range = [lo, hi]`, finite, lo <= hi.
+ * Allowed on every op and graph argument (the calibrate pass writes it). */
+static int check_range_attr(const DyAttr *a, DyDiag *d, DyLoc at) {
+  double lo = 0, hi = 0;
+  int ok = (a->kind == DY_ATTR_FLOATS || a->kind == DY_ATTR_INTS) && a->n == 2;
+  if (ok) {
+    lo = a->kind == DY_ATTR_FLOATS ? a->floats[0] : (double)a->ints[0];
+    hi = a->kind == DY_ATTR_FLOATS ? a->floats[1] : (double)a->ints[1];
+    ok = isfinite(lo) && isfinite(hi) && lo <= hi;
+  }
+  if (!ok) {
+    dy_error(d, a->loc.line ? a->loc : at,
+             "'range' must be [lo, hi] with finite lo <= hi");
+    return 1;
+  }
+  return 0;
+}
+
 static int check_attrs(const DyOp *op, DyDiag *d) {
   const char *const *known = known_attrs(op->kind);
   for (int i = 0; i < op->nattrs; i++) {
     int ok = 0;
+    if (strcmp(op->attrs[i].name, "range") == 0) {
+      if (check_range_attr(&op->attrs[i], d, op->loc))
+        return 1;
+      continue;
+    }
     for (int k = 0; known[k]; k++)
       ok |= strcmp(known[k], op->attrs[i].name) == 0;
     if (!ok) {
@@ -819,8 +904,18 @@ int dy_graph_verify(const DyGraph *g, DyDiag *d) {
   DyPtrSet defined;
   dy_ptrset_init(&defined);
   for (int i = 0; i < g->ninputs; i++) {
-    check_type(&g->inputs[i]->type, d, g->loc, "graph input type");
-    dy_ptrset_add(&defined, g->inputs[i]);
+    const DyValue *in = g->inputs[i];
+    check_type(&in->type, d, g->loc, "graph input type");
+    for (int k = 0; k < in->nattrs; k++) {
+      const DyAttr *a = &in->attrs[k];
+      if (strcmp(a->name, "range") != 0)
+        dy_error(d, a->loc.line ? a->loc : g->loc,
+                 "unknown attribute '%s' for graph argument '%%%s'", a->name,
+                 in->name);
+      else
+        check_range_attr(a, d, g->loc);
+    }
+    dy_ptrset_add(&defined, in);
   }
   for (const DyOp *op = g->first; op; op = op->next) {
     int bad = 0;

@@ -96,6 +96,34 @@ static int check_roundtrip(const DyGraph *g, const char *file, DyDiag *d) {
 
 /* Runs the pipeline on one graph, printing into out (a memory stream).
  * Returns 0 or 1. */
+/* Splits the next pass off a comma-separated list: `name` or
+ * `name{options}` (commas inside braces belong to the options). Returns 0
+ * at the end of the list, -1 on unbalanced braces. */
+static int next_pass(const char **list, const char **name, size_t *nlen,
+                     char *opts, size_t optn) {
+  const char *p = *list;
+  if (!*p)
+    return 0;
+  const char *b = p;
+  while (*b && *b != ',' && *b != '{')
+    b++;
+  *name = p;
+  *nlen = (size_t)(b - p);
+  opts[0] = 0;
+  if (*b == '{') {
+    const char *e = strchr(b, '}');
+    if (!e || (size_t)(e - b - 1) >= optn)
+      return -1;
+    memcpy(opts, b + 1, (size_t)(e - b - 1));
+    opts[e - b - 1] = 0;
+    b = e + 1;
+    if (*b && *b != ',')
+      return -1;
+  }
+  *list = *b ? b + 1 : b;
+  return 1;
+}
+
 static int process(const Options *o, const char *file, const char *text,
                    size_t len, int line_offset, FILE *out, FILE *ext,
                    uint64_t *ext_off, DyDiag *d) {
@@ -121,13 +149,13 @@ static int process(const Options *o, const char *file, const char *text,
     goto done;
   }
   for (int i = 0; i < o->npasses && !rc; i++) {
-    const char *list = o->passes[i];
-    while (*list && !rc) {
-      const char *comma = strchr(list, ',');
-      size_t n = comma ? (size_t)(comma - list) : strlen(list);
-      const DyPassInfo *pass = dy_pass_lookup(list, n);
+    const char *list = o->passes[i], *pname;
+    size_t n;
+    char opts[4096];
+    while (!rc && next_pass(&list, &pname, &n, opts, sizeof opts) > 0) {
+      const DyPassInfo *pass = dy_pass_lookup(pname, n);
       DY_ASSERT(pass); /* checked in main */
-      if (pass->run(g, d)) {
+      if (dy_pass_run(pass, g, opts[0] ? opts : NULL, d)) {
         rc = 1;
         break;
       }
@@ -140,7 +168,6 @@ static int process(const Options *o, const char *file, const char *text,
         dy_error(d, loc, "the graph is invalid after pass '%s'", pass->name);
         rc = 1;
       }
-      list += n + (comma ? 1 : 0);
     }
   }
   if (!rc && !o->verify_each && dy_graph_verify(g, d)) {
@@ -268,15 +295,21 @@ int main(int argc, char **argv) {
     return 1;
   }
   for (int i = 0; i < o.npasses; i++) {
-    const char *list = o.passes[i];
-    while (*list) {
-      const char *comma = strchr(list, ',');
-      size_t n = comma ? (size_t)(comma - list) : strlen(list);
-      if (!dy_pass_lookup(list, n)) {
-        dy_error(&d, none, "unknown pass '%.*s' (see --help)", (int)n, list);
+    const char *list = o.passes[i], *pname;
+    size_t n;
+    char opts[4096];
+    int r;
+    while ((r = next_pass(&list, &pname, &n, opts, sizeof opts)) > 0) {
+      if (!dy_pass_lookup(pname, n)) {
+        dy_error(&d, none, "unknown pass '%.*s' (see --help)", (int)n, pname);
         return 1;
       }
-      list += n + (comma ? 1 : 0);
+    }
+    if (r < 0) {
+      dy_error(&d, none, "malformed pass list '%s': options go in braces, "
+                         "name{key=value ...}",
+               o.passes[i]);
+      return 1;
     }
   }
 

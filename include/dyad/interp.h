@@ -25,6 +25,14 @@ void dy_tensor_free(DyTensor *t);
 int dy_interp_run(const DyGraph *g, const DyTensor *inputs, DyTensor *outputs,
                   DyDiag *d);
 
+/* Called with every graph input and every op result as soon as it is
+ * computed (t is borrowed). A non-zero return stops the run, which then
+ * fails (the observer reports its own error). */
+typedef int (*DyObserveFn)(void *user, const DyValue *v, const DyTensor *t);
+int dy_interp_run_observed(const DyGraph *g, const DyTensor *inputs,
+                           DyTensor *outputs, DyObserveFn observe, void *user,
+                           DyDiag *d);
+
 /* Evaluates one op on operand tensors; out (one per result) receives fresh
  * tensors with the op's declared result types. Const ops copy their data.
  * Used by the interpreter and by constant folding. */

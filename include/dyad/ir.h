@@ -137,6 +137,8 @@ typedef struct DyValue {
   DyType type;
   DyOp *def;
   int index; /* result index in def, or graph input index */
+  int nattrs; /* graph inputs only: argument attributes, sorted by name */
+  DyAttr *attrs;
 } DyValue;
 
 struct DyOp {
@@ -203,6 +205,9 @@ void dy_op_set_floats(DyGraph *g, DyOp *op, const char *name, int n,
                       const double *v);
 void dy_op_add_attr(DyGraph *g, DyOp *op, const DyAttr *a);
 void dy_op_remove_attr(DyOp *op, const char *name);
+/* Argument attributes of a graph input (e.g. its calibrated range). */
+void dy_value_add_attr(DyGraph *g, DyValue *v, const DyAttr *a);
+const DyAttr *dy_value_attr(const DyValue *v, const char *name);
 
 const DyAttr *dy_op_attr(const DyOp *op, const char *name);
 int64_t dy_op_int(const DyOp *op, const char *name, int64_t dflt);

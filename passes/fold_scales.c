@@ -1,0 +1,826 @@
+/* fold-scales: turns a QDQ graph into integer ops and dyadic requants.
+ *
+ * Each `quantize` whose operand is a float op reading only dequantized
+ * values (an island dequantize -> op [-> relu/clip] -> quantize) is
+ * replaced by the op's integer form (docs/quantization.md):
+ *   conv2d, matmul   integer accumulate with an i32 bias at s_x*s_w (the
+ *                    input zero point's cross term folded into it), then a
+ *                    requant per channel; a fused relu / clip is the clamp;
+ *   add              TFLite's: both inputs shifted left 20 (15 for 16 bits)
+ *                    and rescaled to twice the larger scale, summed in i32,
+ *                    requantized;
+ *   mul              (a - za) * (b - zb) in i32, requantized;
+ *   concat           each input requantized to the output's parameters;
+ *   avgpool, global_avgpool  mean of (x - zx) * 2^8 in i32, requantized;
+ *   relu, clip       a requant with a clamp;
+ *   layout ops       on the stored values (same parameters);
+ *   sigmoid, tanh, hardswish  a lookup table of the fake-quant values;
+ *   softmax          integer softmax over an exp table.
+ * Islands that do not match stay float and are reported as notes. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dyad/quant.h"
+
+void dy_fold_options_default(DyFoldOptions *o) {
+  memset(o, 0, sizeof *o);
+  o->rounding = DY_ROUND_TFLITE_DOUBLE;
+}
+
+int dy_quantize_multiplier(double real, int64_t *M, int64_t *shift) {
+  *M = 0;
+  *shift = 0;
+  if (real == 0)
+    return 0;
+  if (!(real > 0) || isinf(real))
+    return 1;
+  int e;
+  double q = frexp(real, &e);
+  int64_t m = (int64_t)round(q * 2147483648.0); /* half away from zero */
+  if (m == ((int64_t)1 << 31)) {
+    m /= 2;
+    e++;
+  }
+  if (e < -31)
+    return 0; /* rounds to zero, as TFLite */
+  if (e > 30)
+    return 1;
+  *M = m;
+  *shift = e;
+  return 0;
+}
+
+static const char *rounding_name(DyRounding r) {
+  switch (r) {
+  case DY_ROUND_TFLITE_SINGLE:
+    return "tflite-single";
+  case DY_ROUND_TOSA_SINGLE:
+    return "tosa-single";
+  case DY_ROUND_TOSA_DOUBLE:
+    return "tosa-double";
+  case DY_ROUND_TFLITE_DOUBLE:
+    break;
+  }
+  return "tflite-double";
+}
+
+typedef struct Fold {
+  DyGraph *g;
+  const DyFoldOptions *o;
+  DyDiag *d;
+  int failed;
+} Fold;
+
+/* --- small builders --- */
+
+static DyType plain(const DyType *t, DyElemType e) {
+  DyType r = *t;
+  r.elem = e;
+  r.quant = NULL;
+  return r;
+}
+
+/* requant x -> type `to`, one real multiplier per channel of `axis` (n of
+ * them), with zero points and an optional clamp (lo > hi: none). */
+static DyValue *build_requant(Fold *f, DyOp *before, DyValue *x,
+                              const DyType *to, int n, const double *real,
+                              int axis, int64_t izp, int64_t ozp, int64_t lo,
+                              int64_t hi, const char *name, DyLoc loc) {
+  DyGraph *g = f->g;
+  DyValue *y = dy_build_op(g, before, DY_OP_REQUANT, 1, &x, *to, name);
+  DyOp *op = y->def;
+  op->loc = loc;
+  if (f->o->float_requant) {
+    dy_op_set_floats(g, op, "scale", n, real);
+    dy_op_set_str(g, op, "rounding", "float");
+  } else {
+    int64_t *M = malloc((size_t)n * sizeof *M), *S = malloc((size_t)n *
+                                                            sizeof *S);
+    if (!M || !S) {
+      free(M);
+      free(S);
+      dy_error(f->d, loc, "out of memory");
+      f->failed = 1;
+      return y;
+    }
+    int64_t smax = f->o->rounding == DY_ROUND_TFLITE_SINGLE ? 30
+                   : f->o->rounding == DY_ROUND_TFLITE_DOUBLE ? 31
+                                                              : 29;
+    for (int i = 0; i < n; i++)
+      if (dy_quantize_multiplier(real[i], &M[i], &S[i]) || S[i] > smax) {
+        dy_error(f->d, loc,
+                 "rescale factor %g cannot be a dyadic multiplier with "
+                 "rounding \"%s\"",
+                 real[i], rounding_name(f->o->rounding));
+        f->failed = 1;
+        M[i] = 0;
+        S[i] = 0;
+      }
+    dy_op_set_ints(g, op, "multiplier", n, M);
+    dy_op_set_ints(g, op, "shift", n, S);
+    if (f->o->rounding != DY_ROUND_TFLITE_DOUBLE)
+      dy_op_set_str(g, op, "rounding", rounding_name(f->o->rounding));
+    free(M);
+    free(S);
+  }
+  if (n > 1)
+    dy_op_set_int(g, op, "axis", axis);
+  if (izp)
+    dy_op_set_int(g, op, "input_zp", izp);
+  if (ozp)
+    dy_op_set_int(g, op, "output_zp", ozp);
+  if (lo <= hi) {
+    int64_t c[2] = {lo, hi};
+    dy_op_set_ints(g, op, "clamp", 2, c);
+  }
+  return y;
+}
+
+/* (x - izp) * 2^k exactly, as i32: multiplier 2^30, shift k+1. */
+static DyValue *build_shift(Fold *f, DyOp *before, DyValue *x, int64_t izp,
+                            int k, const char *name, DyLoc loc) {
+  DyType t = plain(&x->type, DY_I32);
+  DyValue *y = dy_build_op(f->g, before, DY_OP_REQUANT, 1, &x, t, name);
+  y->def->loc = loc;
+  int64_t M = (int64_t)1 << 30, S = k + 1;
+  dy_op_set_ints(f->g, y->def, "multiplier", 1, &M);
+  dy_op_set_ints(f->g, y->def, "shift", 1, &S);
+  if (izp)
+    dy_op_set_int(f->g, y->def, "input_zp", izp);
+  return y;
+}
+
+static char *vname(char *buf, size_t n, const char *base, const char *suffix) {
+  snprintf(buf, n, "%s%s", base, suffix);
+  return buf;
+}
+
+/* --- matching --- */
+
+static int is_per_tensor(const DyQuant *q) {
+  return q && q->kind == DY_QUANT_PER_TENSOR && q->nparams == 1;
+}
+
+/* The quantized value a float operand is the dequantization of, or NULL. */
+static DyValue *dq_of(const DyValue *v) {
+  if (v->def && v->def->kind == DY_OP_DEQUANTIZE && v->def->noperands == 1 &&
+      v->def->operands[0]->type.quant)
+    return v->def->operands[0];
+  return NULL;
+}
+
+static int is_const(const DyValue *v) {
+  return v && v->def && v->def->kind == DY_OP_CONST;
+}
+
+/* A quantized activation operand: dequantize of a per-tensor value. */
+static DyValue *act_of(const DyValue *v) {
+  DyValue *q = dq_of(v);
+  return q && is_per_tensor(q->type.quant) ? q : NULL;
+}
+
+/* Clamp of a fused activation in the output's stored domain. */
+static void act_clamp(const DyOp *act, const DyQuant *yq, int64_t *lo,
+                      int64_t *hi) {
+  *lo = yq->qmin;
+  *hi = yq->qmax;
+  if (!act)
+    return;
+  double s = yq->scales[0];
+  int64_t z = yq->zero_points[0];
+  double mn = act->kind == DY_OP_RELU ? 0 : dy_op_float(act, "min", -INFINITY);
+  double mx = act->kind == DY_OP_RELU ? INFINITY : dy_op_float(act, "max",
+                                                               INFINITY);
+  if (isfinite(mn)) {
+    double q = (double)z + nearbyint(mn / s);
+    if (q > (double)*lo)
+      *lo = q > (double)*hi ? *hi : (int64_t)q;
+  }
+  if (isfinite(mx)) {
+    double q = (double)z + nearbyint(mx / s);
+    if (q < (double)*hi)
+      *hi = q < (double)*lo ? *lo : (int64_t)q;
+  }
+}
+
+/* --- conv2d / matmul --- */
+
+static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
+  DyGraph *g = f->g;
+  DyValue *x = act_of(core->operands[0]);
+  DyValue *w = dq_of(core->operands[1]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!x || !w || !is_const(w) || !is_per_tensor(ty->quant))
+    return NULL;
+  const DyQuant *xq = x->type.quant, *wq = w->type.quant, *yq = ty->quant;
+  int is_conv = core->kind == DY_OP_CONV2D;
+  int oc_axis = is_conv ? 0 : w->type.rank - 1;
+  if (wq->kind == DY_QUANT_BLOCKED ||
+      (wq->kind == DY_QUANT_PER_AXIS && wq->axis != oc_axis)) {
+    dy_note(f->d, core->loc,
+            "%s with per-group weights stays in simulated (fake-quant) form",
+            dy_op_name(core->kind));
+    return NULL;
+  }
+  if (!is_conv && w->type.rank != 2)
+    return NULL;
+  int64_t OC = w->type.dims[oc_axis];
+  int64_t n = dy_type_numel(&w->type), K = n / (OC ? OC : 1);
+  double sx = xq->scales[0], sy = yq->scales[0];
+  int64_t zx = xq->zero_points[0], zy = yq->zero_points[0];
+  /* bias in i32 at s_x * s_w[c] */
+  int32_t *bias = calloc((size_t)(OC ? OC : 1), sizeof *bias);
+  double *real = malloc((size_t)(OC ? OC : 1) * sizeof *real);
+  DyValue *y = NULL;
+  if (!bias || !real) {
+    dy_error(f->d, core->loc, "out of memory");
+    f->failed = 1;
+    goto done;
+  }
+  const DyValue *bv = core->noperands == 3 ? core->operands[2] : NULL;
+  const DyValue *bq = bv ? dq_of(bv) : NULL;
+  if (bv && !(is_const(bq) || is_const(bv)))
+    goto done; /* a computed bias: not this pattern */
+  for (int64_t c = 0; c < OC; c++) {
+    double sw = wq->scales[wq->kind == DY_QUANT_PER_AXIS ? c : 0];
+    double sb = sx * sw, b = 0;
+    if (bq && bq->type.elem == DY_I32 && bq->type.quant) {
+      const DyQuant *q = bq->type.quant;
+      int64_t k = q->kind == DY_QUANT_PER_AXIS ? c : 0;
+      int32_t raw = ((const int32_t *)bq->def->data->data)[c];
+      if (fabs(q->scales[k] - sb) <= 1e-6 * sb && q->zero_points[k] == 0) {
+        bias[c] = raw; /* already at s_x * s_w */
+        real[c] = sb / sy;
+        continue;
+      }
+      b = ((double)raw - (double)q->zero_points[k]) * q->scales[k];
+    } else if (bv && is_const(bv) && bv->type.elem == DY_F32) {
+      b = ((const float *)bv->def->data->data)[c];
+    } else if (bv) {
+      goto done;
+    }
+    double r = nearbyint(b / sb);
+    if (!(fabs(r) < 2147483648.0)) {
+      dy_error(f->d, core->loc, "bias of channel %lld does not fit i32",
+               (long long)c);
+      f->failed = 1;
+      goto done;
+    }
+    bias[c] = (int32_t)r;
+    real[c] = sb / sy;
+  }
+  /* fold -zx * sum(w - zw) into the bias, and bound the accumulator */
+  int64_t xmax = llabs(xq->qmin) > llabs(xq->qmax) ? llabs(xq->qmin)
+                                                    : llabs(xq->qmax);
+  int64_t worst = 0, worst_c = 0;
+  for (int64_t c = 0; c < OC; c++) {
+    int64_t sum = 0, abssum = 0;
+    int64_t zw = wq->zero_points[wq->kind == DY_QUANT_PER_AXIS ? c : 0];
+    for (int64_t k = 0; k < K; k++) {
+      int64_t idx = is_conv ? c * K + k : k * OC + c;
+      int64_t v;
+      if (w->type.elem == DY_I16)
+        v = ((const int16_t *)w->def->data->data)[idx];
+      else if (w->type.elem == DY_U8 || w->type.elem == DY_U4 ||
+               w->type.elem == DY_U2)
+        v = ((const uint8_t *)w->def->data->data)[idx];
+      else
+        v = ((const int8_t *)w->def->data->data)[idx];
+      sum += v - zw;
+      abssum += llabs(v - zw);
+    }
+    int64_t nb = (int64_t)bias[c] - zx * sum;
+    if (nb < INT32_MIN || nb > INT32_MAX) {
+      dy_error(f->d, core->loc,
+               "folded bias of channel %lld overflows i32 (%lld)",
+               (long long)c, (long long)nb);
+      f->failed = 1;
+      goto done;
+    }
+    bias[c] = (int32_t)nb;
+    int64_t bound = abssum * xmax + llabs(nb);
+    if (bound > worst) {
+      worst = bound;
+      worst_c = c;
+    }
+  }
+  if (worst > INT32_MAX)
+    dy_warning(f->d, core->loc,
+               "'%s' -> '%%%s': the i32 accumulator of channel %lld can reach "
+               "%lld, beyond 2^31-1",
+               dy_op_name(core->kind), core->results[0]->name,
+               (long long)worst_c, (long long)worst);
+  /* explicit padding with the zero point, then the integer layer */
+  char nb1[256];
+  const char *base = qop->results[0]->name;
+  DyValue *xin = x;
+  int64_t pads[4] = {0, 0, 0, 0};
+  if (is_conv)
+    dy_op_ints(core, "pads", pads, 4, pads, 4);
+  if (is_conv && zx != 0 && (pads[0] || pads[1] || pads[2] || pads[3])) {
+    DyType pt = x->type;
+    pt.dims[1] += pads[0] + pads[2];
+    pt.dims[2] += pads[1] + pads[3];
+    xin = dy_build_op(g, qop, DY_OP_PAD, 1, &x, pt,
+                      vname(nb1, sizeof nb1, base, "_pad"));
+    xin->def->loc = core->loc;
+    int64_t p8[8] = {0, pads[0], pads[1], 0, 0, pads[2], pads[3], 0};
+    dy_op_set_ints(g, xin->def, "pads", 8, p8);
+  }
+  DyType bt = dy_type_make(DY_I32, 1, &OC);
+  DyValue *bc = dy_build_const(g, qop, vname(nb1, sizeof nb1, base, "_bias"),
+                               bt, bias, DY_FORM_DENSE);
+  bc->def->loc = core->loc;
+  DyValue *ops[3] = {xin, w, bc};
+  DyType at = plain(&core->results[0]->type, DY_I32);
+  DyValue *acc = dy_build_op(g, qop, core->kind, 3, ops, at,
+                             vname(nb1, sizeof nb1, base, "_acc"));
+  DyOp *a = acc->def;
+  a->loc = core->loc;
+  for (int i = 0; i < core->nattrs; i++)
+    if (strcmp(core->attrs[i].name, "range") != 0 &&
+        !(xin != x && strcmp(core->attrs[i].name, "pads") == 0))
+      dy_op_add_attr(g, a, &core->attrs[i]);
+  if (zx != 0)
+    dy_op_set_int(g, a, "input_zp", 0);
+  int64_t lo, hi;
+  act_clamp(act, yq, &lo, &hi);
+  int nch = wq->kind == DY_QUANT_PER_AXIS ? (int)OC : 1;
+  y = build_requant(f, qop, acc, ty, nch, real, ty->rank - 1, 0, zy, lo, hi,
+                    base, qop->loc);
+done:
+  free(bias);
+  free(real);
+  return y;
+}
+
+/* --- elementwise and pooling --- */
+
+static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
+  DyValue *a = act_of(core->operands[0]), *b = act_of(core->operands[1]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!a || !b || !is_per_tensor(ty->quant))
+    return NULL;
+  const DyQuant *aq = a->type.quant, *bq = b->type.quant, *yq = ty->quant;
+  int ls = ty->elem == DY_I16 ? 15 : 20;
+  double sa = aq->scales[0], sb = bq->scales[0], sy = yq->scales[0];
+  double twice = 2 * fmax(sa, sb);
+  double ra = sa / twice, rb = sb / twice, ro = twice / (ldexp(1, ls) * sy);
+  char nb[256];
+  const char *base = qop->results[0]->name;
+  DyValue *a1 = build_shift(f, qop, a, aq->zero_points[0], ls,
+                            vname(nb, sizeof nb, base, "_a"), core->loc);
+  DyValue *b1 = build_shift(f, qop, b, bq->zero_points[0], ls,
+                            vname(nb, sizeof nb, base, "_b"), core->loc);
+  DyType a32 = a1->type, b32 = b1->type;
+  DyValue *a2 = build_requant(f, qop, a1, &a32, 1, &ra, -1, 0, 0, 1, 0,
+                              vname(nb, sizeof nb, base, "_as"), core->loc);
+  DyValue *b2 = build_requant(f, qop, b1, &b32, 1, &rb, -1, 0, 0, 1, 0,
+                              vname(nb, sizeof nb, base, "_bs"), core->loc);
+  DyValue *ops[2] = {a2, b2};
+  DyValue *s = dy_build_op(f->g, qop, DY_OP_ADD, 2, ops,
+                           plain(&core->results[0]->type, DY_I32),
+                           vname(nb, sizeof nb, base, "_sum"));
+  s->def->loc = core->loc;
+  int64_t lo, hi;
+  act_clamp(act, yq, &lo, &hi);
+  return build_requant(f, qop, s, ty, 1, &ro, -1, 0, yq->zero_points[0], lo,
+                       hi, base, qop->loc);
+}
+
+static DyValue *fold_mul(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
+  DyValue *a = act_of(core->operands[0]), *b = act_of(core->operands[1]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!a || !b || !is_per_tensor(ty->quant))
+    return NULL;
+  const DyQuant *aq = a->type.quant, *bq = b->type.quant, *yq = ty->quant;
+  char nb[256];
+  const char *base = qop->results[0]->name;
+  DyValue *a1 = build_shift(f, qop, a, aq->zero_points[0], 0,
+                            vname(nb, sizeof nb, base, "_a"), core->loc);
+  DyValue *b1 = build_shift(f, qop, b, bq->zero_points[0], 0,
+                            vname(nb, sizeof nb, base, "_b"), core->loc);
+  DyValue *ops[2] = {a1, b1};
+  DyValue *p = dy_build_op(f->g, qop, DY_OP_MUL, 2, ops,
+                           plain(&core->results[0]->type, DY_I32),
+                           vname(nb, sizeof nb, base, "_prod"));
+  p->def->loc = core->loc;
+  double r = aq->scales[0] * bq->scales[0] / yq->scales[0];
+  int64_t lo, hi;
+  act_clamp(act, yq, &lo, &hi);
+  return build_requant(f, qop, p, ty, 1, &r, -1, 0, yq->zero_points[0], lo, hi,
+                       base, qop->loc);
+}
+
+/* x's stored values re-expressed in the output's parameters. */
+static DyValue *rescale_to(Fold *f, DyOp *before, DyValue *x, const DyType *to,
+                           const DyOp *act, const char *name, DyLoc loc) {
+  const DyQuant *xq = x->type.quant, *yq = to->quant;
+  double r = xq->scales[0] / yq->scales[0];
+  int64_t lo, hi;
+  act_clamp(act, yq, &lo, &hi);
+  return build_requant(f, before, x, to, 1, &r, -1, xq->zero_points[0],
+                       yq->zero_points[0], lo, hi, name, loc);
+}
+
+static DyValue *fold_concat(Fold *f, DyOp *core, DyOp *qop) {
+  const DyType *ty = &qop->results[0]->type;
+  if (!is_per_tensor(ty->quant) || core->noperands > 256)
+    return NULL;
+  DyValue *ins[256];
+  char nb[256];
+  const char *base = qop->results[0]->name;
+  for (int i = 0; i < core->noperands; i++)
+    if (!act_of(core->operands[i]))
+      return NULL;
+  for (int i = 0; i < core->noperands; i++) {
+    DyValue *x = act_of(core->operands[i]);
+    ins[i] = x;
+    if (!dy_quant_equal(x->type.quant, ty->quant) || x->type.elem != ty->elem) {
+      DyType t = x->type;
+      t.elem = ty->elem;
+      t.quant = ty->quant;
+      snprintf(nb, sizeof nb, "%s_in%d", base, i);
+      ins[i] = rescale_to(f, qop, x, &t, NULL, nb, core->loc);
+    }
+  }
+  DyValue *y = dy_build_op(f->g, qop, DY_OP_CONCAT, core->noperands, ins, *ty,
+                           base);
+  y->def->loc = core->loc;
+  dy_op_set_int(f->g, y->def, "axis", dy_op_int(core, "axis", 0));
+  return y;
+}
+
+static DyValue *fold_pool(Fold *f, DyOp *core, DyOp *qop) {
+  DyValue *x = act_of(core->operands[0]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!x || !is_per_tensor(ty->quant))
+    return NULL;
+  const DyQuant *xq = x->type.quant, *yq = ty->quant;
+  char nb[256];
+  const char *base = qop->results[0]->name;
+  int k = 8; /* keep 8 fraction bits through the rounding mean */
+  DyValue *x1 = build_shift(f, qop, x, xq->zero_points[0], k,
+                            vname(nb, sizeof nb, base, "_x"), core->loc);
+  DyValue *m = dy_build_op(f->g, qop, core->kind, 1, &x1,
+                           plain(&core->results[0]->type, DY_I32),
+                           vname(nb, sizeof nb, base, "_mean"));
+  m->def->loc = core->loc;
+  for (int i = 0; i < core->nattrs; i++)
+    if (strcmp(core->attrs[i].name, "range") != 0)
+      dy_op_add_attr(f->g, m->def, &core->attrs[i]);
+  double r = xq->scales[0] / (ldexp(1, k) * yq->scales[0]);
+  return build_requant(f, qop, m, ty, 1, &r, -1, 0, yq->zero_points[0],
+                       yq->qmin, yq->qmax, base, qop->loc);
+}
+
+/* Layout ops move stored values: applied to the quantized input, then
+ * rescaled if the output's parameters differ. */
+static DyValue *fold_layout(Fold *f, DyOp *core, DyOp *qop) {
+  DyValue *x = act_of(core->operands[0]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!x || !is_per_tensor(ty->quant))
+    return NULL;
+  char nb[256];
+  const char *base = qop->results[0]->name;
+  int same = dy_quant_equal(x->type.quant, ty->quant) && x->type.elem == ty->elem;
+  DyType mt = core->results[0]->type;
+  mt.elem = x->type.elem;
+  mt.quant = x->type.quant;
+  DyValue *m = dy_build_op(f->g, qop, core->kind, 1, &x, mt,
+                           same ? base : vname(nb, sizeof nb, base, "_moved"));
+  m->def->loc = core->loc;
+  for (int i = 0; i < core->nattrs; i++)
+    if (strcmp(core->attrs[i].name, "range") != 0)
+      dy_op_add_attr(f->g, m->def, &core->attrs[i]);
+  if (same)
+    return m;
+  return rescale_to(f, qop, m, ty, NULL, base, qop->loc);
+}
+
+static DyValue *fold_activation(Fold *f, DyOp *core, DyOp *qop) {
+  DyValue *x = act_of(core->operands[0]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!x || !is_per_tensor(ty->quant))
+    return NULL;
+  return rescale_to(f, qop, x, ty, core, qop->results[0]->name, core->loc);
+}
+
+/* --- tables --- */
+
+/* Runs dequantize -> `kind` -> quantize over every stored value of x's
+ * type: the table of the fake-quant op, so that the integer lookup gives
+ * exactly what simulated quantization gives. */
+static DyValue *fold_table(Fold *f, DyOp *core, DyOp *qop) {
+  DyValue *x = act_of(core->operands[0]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!x || !is_per_tensor(ty->quant) ||
+      (x->type.elem != DY_I8 && x->type.elem != DY_U8 &&
+       x->type.elem != DY_I16))
+    return NULL;
+  int64_t lo, hi;
+  dy_elem_range(x->type.elem, &lo, &hi);
+  int64_t L = hi - lo + 1;
+  DyGraph *s = dy_graph_create("table");
+  DyType in = dy_type_make(x->type.elem, 1, &L);
+  DyQuant xq = *x->type.quant;
+  xq.qmin = lo; /* every stored code, also outside a narrow range */
+  xq.qmax = hi;
+  in.quant = dy_quant_create(s, &xq);
+  DyValue *v = dy_graph_add_input(s, "x", in);
+  DyValue *r = dy_build_op(s, NULL, DY_OP_DEQUANTIZE, 1, &v,
+                           dy_type_make(DY_F32, 1, &L), "r");
+  DyValue *fx = dy_build_op(s, NULL, core->kind, 1, &r,
+                            dy_type_make(DY_F32, 1, &L), "f");
+  DyType ot = dy_type_make(ty->elem, 1, &L);
+  ot.quant = dy_quant_create(s, ty->quant);
+  DyValue *q = dy_build_op(s, NULL, DY_OP_QUANTIZE, 1, &fx, ot, "q");
+  dy_graph_set_outputs(s, 1, &q);
+  DyTensor xt, yt;
+  DyValue *res = NULL;
+  if (dy_tensor_alloc(&xt, &in, f->d)) {
+    f->failed = 1;
+    dy_graph_destroy(s);
+    return NULL;
+  }
+  for (int64_t i = 0; i < L; i++) {
+    if (x->type.elem == DY_I16)
+      ((int16_t *)xt.data)[i] = (int16_t)(lo + i);
+    else if (x->type.elem == DY_U8)
+      ((uint8_t *)xt.data)[i] = (uint8_t)(lo + i);
+    else
+      ((int8_t *)xt.data)[i] = (int8_t)(lo + i);
+  }
+  if (dy_interp_run(s, &xt, &yt, f->d)) {
+    f->failed = 1;
+  } else {
+    char nb[256];
+    DyType tt = dy_type_make(ty->elem, 1, &L);
+    tt.quant = ty->quant;
+    DyValue *tab = dy_build_const(
+        f->g, qop, vname(nb, sizeof nb, qop->results[0]->name, "_table"), tt,
+        yt.data, DY_FORM_DENSE);
+    tab->def->loc = core->loc;
+    DyValue *ops[2] = {x, tab};
+    res = dy_build_op(f->g, qop, DY_OP_LOOKUP, 2, ops, *ty,
+                      qop->results[0]->name);
+    res->def->loc = core->loc;
+    dy_tensor_free(&yt);
+  }
+  dy_tensor_free(&xt);
+  dy_graph_destroy(s);
+  return res;
+}
+
+/* Integer softmax: table[k] = round(2^20 * exp(-s_x * k)) for k = max - x;
+ * the output scale must be 2^-N. */
+static DyValue *fold_softmax(Fold *f, DyOp *core, DyOp *qop) {
+  DyValue *x = act_of(core->operands[0]);
+  const DyType *ty = &qop->results[0]->type;
+  if (!x || !is_per_tensor(ty->quant) || x->type.elem == DY_I32)
+    return NULL;
+  int N;
+  double m = frexp(ty->quant->scales[0], &N);
+  N = 1 - N; /* scale = 0.5 * 2^(1-N') */
+  if (m != 0.5 || N < 0 || N > 30) {
+    dy_note(f->d, core->loc,
+            "softmax output scale %g is not 2^-N: it stays float",
+            ty->quant->scales[0]);
+    return NULL;
+  }
+  int64_t lo, hi;
+  dy_elem_range(x->type.elem, &lo, &hi);
+  int64_t L = hi - lo + 1;
+  int32_t *tab = malloc((size_t)L * sizeof *tab);
+  if (!tab) {
+    dy_error(f->d, core->loc, "out of memory");
+    f->failed = 1;
+    return NULL;
+  }
+  double sx = x->type.quant->scales[0];
+  for (int64_t k = 0; k < L; k++)
+    tab[k] = (int32_t)nearbyint(ldexp(exp(-sx * (double)k), 20));
+  char nb[256];
+  DyValue *t = dy_build_const(
+      f->g, qop, vname(nb, sizeof nb, qop->results[0]->name, "_exp"),
+      dy_type_make(DY_I32, 1, &L), tab, DY_FORM_DENSE);
+  free(tab);
+  t->def->loc = core->loc;
+  DyValue *ops[2] = {x, t};
+  DyValue *y = dy_build_op(f->g, qop, DY_OP_SOFTMAX, 2, ops, *ty,
+                           qop->results[0]->name);
+  y->def->loc = core->loc;
+  dy_op_set_int(f->g, y->def, "axis", dy_op_int(core, "axis", -1));
+  dy_op_set_int(f->g, y->def, "shift", N);
+  if (ty->quant->zero_points[0])
+    dy_op_set_int(f->g, y->def, "output_zp", ty->quant->zero_points[0]);
+  return y;
+}
+
+/* --- weights behind layout ops --- */
+
+/* transpose / reshape of a dequantized constant (ONNX QDQ exports put the
+ * transpose of the weights after the DequantizeLinear): move the layout op
+ * onto the quantized constant, so that the weights are dq(const). */
+static int hoist_weight_layout(Fold *f) {
+  DyGraph *g = f->g;
+  int changed = 0;
+  for (DyOp *op = g->first; op; op = op->next) {
+    if (op->kind != DY_OP_TRANSPOSE && op->kind != DY_OP_RESHAPE)
+      continue;
+    DyValue *q = dq_of(op->operands[0]);
+    if (!is_const(q))
+      continue;
+    const DyQuant *qq = q->type.quant;
+    DyQuant nq = *qq;
+    if (qq->kind == DY_QUANT_BLOCKED)
+      continue;
+    if (qq->kind == DY_QUANT_PER_AXIS) {
+      if (op->kind != DY_OP_TRANSPOSE)
+        continue;
+      int64_t perm[DY_MAX_RANK];
+      int n = dy_op_ints(op, "perm", perm, DY_MAX_RANK, NULL, 0);
+      int found = -1;
+      for (int i = 0; i < n; i++)
+        if (perm[i] == qq->axis)
+          found = i;
+      if (found < 0)
+        continue;
+      nq.axis = found;
+    }
+    DyType t = op->results[0]->type;
+    t.elem = q->type.elem;
+    t.quant = dy_quant_create(g, &nq);
+    /* evaluate the layout op on the stored values */
+    DyValue *src = q;
+    DyOp *tmp = dy_op_create(g, op->kind, 1, &src, 1, &t, (const char *[]){"t"});
+    for (int i = 0; i < op->nattrs; i++)
+      dy_op_add_attr(g, tmp, &op->attrs[i]);
+    DyTensor in = {q->type, q->def->data->data, q->def->data->nbytes}, out;
+    int rc = dy_interp_eval_op(tmp, &in, &out, f->d);
+    dy_graph_release_name(g, tmp->results[0]->name);
+    if (rc) {
+      f->failed = 1;
+      return 0;
+    }
+    char nb[256];
+    DyValue *c = dy_build_const(g, op, vname(nb, sizeof nb, q->name, "_t"), t,
+                                out.data, DY_FORM_DENSE);
+    dy_tensor_free(&out);
+    c->def->loc = op->loc;
+    DyValue *dq = dy_build_op(g, op, DY_OP_DEQUANTIZE, 1, &c,
+                              op->results[0]->type,
+                              vname(nb, sizeof nb, c->name, "_dq"));
+    dq->def->loc = op->loc;
+    dy_value_replace_all_uses(g, op->results[0], dq);
+    changed = 1;
+  }
+  if (changed)
+    dy_graph_remove_dead_ops(g);
+  return changed;
+}
+
+/* --- driver --- */
+
+static int single_use(const DyGraph *g, const DyValue *v) {
+  return dy_value_num_uses(g, v) == 1 && !dy_value_is_output(g, v);
+}
+
+int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
+  Fold f = {g, o, d, 0};
+  hoist_weight_layout(&f);
+  for (DyOp *qop = g->first; qop && !f.failed; qop = qop->next) {
+    if (qop->kind != DY_OP_QUANTIZE || !qop->operands[0]->def)
+      continue; /* the entry quantize of a graph input stays */
+    DyOp *core = qop->operands[0]->def, *act = NULL;
+    if (!single_use(g, qop->operands[0]))
+      continue;
+    if ((core->kind == DY_OP_RELU || core->kind == DY_OP_CLIP) &&
+        core->operands[0]->def && single_use(g, core->operands[0])) {
+      DyOp *p = core->operands[0]->def;
+      if (p->kind == DY_OP_CONV2D || p->kind == DY_OP_MATMUL ||
+          p->kind == DY_OP_ADD || p->kind == DY_OP_MUL) {
+        act = core;
+        core = p;
+      }
+    }
+    DyValue *y = NULL;
+    switch (core->kind) {
+    case DY_OP_CONV2D:
+    case DY_OP_MATMUL:
+      y = fold_layer(&f, core, act, qop);
+      break;
+    case DY_OP_ADD:
+      y = fold_add(&f, core, act, qop);
+      break;
+    case DY_OP_MUL:
+      y = fold_mul(&f, core, act, qop);
+      break;
+    case DY_OP_CONCAT:
+      y = fold_concat(&f, core, qop);
+      break;
+    case DY_OP_AVGPOOL:
+    case DY_OP_GLOBAL_AVGPOOL:
+      y = fold_pool(&f, core, qop);
+      break;
+    case DY_OP_MAXPOOL:
+    case DY_OP_RESHAPE:
+    case DY_OP_FLATTEN:
+    case DY_OP_TRANSPOSE:
+    case DY_OP_PAD:
+    case DY_OP_IDENTITY:
+      y = fold_layout(&f, core, qop);
+      break;
+    case DY_OP_RELU:
+    case DY_OP_CLIP:
+      y = fold_activation(&f, core, qop);
+      break;
+    case DY_OP_DEQUANTIZE:
+      if (act_of(qop->operands[0]) && is_per_tensor(qop->results[0]->type.quant))
+        y = rescale_to(&f, qop, act_of(qop->operands[0]),
+                       &qop->results[0]->type, NULL, qop->results[0]->name,
+                       qop->loc);
+      break;
+    case DY_OP_SIGMOID:
+    case DY_OP_TANH:
+    case DY_OP_HARDSWISH:
+      y = fold_table(&f, core, qop);
+      break;
+    case DY_OP_SOFTMAX:
+      y = fold_softmax(&f, core, qop);
+      break;
+    default:
+      break;
+    }
+    if (!y) {
+      if (!f.failed)
+        dy_note(d, core->loc, "'%s' -> '%%%s' stays float", dy_op_name(core->kind),
+                qop->results[0]->name);
+      continue;
+    }
+    DyValue *old = qop->results[0];
+    dy_value_replace_all_uses(g, old, y);
+    dy_graph_release_name(g, y->name);
+    y->name = old->name;
+    old->name = "";
+  }
+  dy_graph_remove_dead_ops(g);
+  return f.failed;
+}
+
+int dy_verify_integer_only(const DyGraph *g, DyDiag *d) {
+  int bad = 0;
+  for (const DyOp *op = g->first; op; op = op->next) {
+    if (op->kind == DY_OP_QUANTIZE) {
+      if (op->operands[0]->def) {
+        dy_error(d, op->loc,
+                 "'quantize' of '%%%s' inside the graph: a float value "
+                 "enters the integer path",
+                 op->operands[0]->name);
+        bad++;
+      }
+      continue;
+    }
+    if (op->kind == DY_OP_DEQUANTIZE) {
+      for (const DyOp *u = g->first; u; u = u->next)
+        for (int i = 0; i < u->noperands; i++)
+          if (u->operands[i] == op->results[0]) {
+            dy_error(d, u->loc,
+                     "'%s' reads the dequantized '%%%s': float inside the "
+                     "integer path",
+                     dy_op_name(u->kind), op->results[0]->name);
+            bad++;
+          }
+      continue;
+    }
+    if (op->kind == DY_OP_DYNAMIC_QUANTIZE ||
+        (op->kind == DY_OP_REQUANT &&
+         strcmp(dy_op_str(op, "rounding", ""), "float") == 0)) {
+      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
+      bad++;
+      continue;
+    }
+    int f32 = 0;
+    for (int i = 0; i < op->noperands; i++)
+      f32 |= op->operands[i]->type.elem == DY_F32;
+    for (int i = 0; i < op->nresults; i++)
+      f32 |= op->results[i]->type.elem == DY_F32;
+    if (f32 && op->kind != DY_OP_CONST) {
+      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
+      bad++;
+    }
+  }
+  for (int i = 0; i < g->ninputs; i++)
+    if (g->inputs[i]->type.elem == DY_F32) {
+      for (const DyOp *u = g->first; u; u = u->next)
+        for (int k = 0; k < u->noperands; k++)
+          if (u->operands[k] == g->inputs[i] && u->kind != DY_OP_QUANTIZE) {
+            dy_error(d, u->loc, "'%s' reads the float input '%%%s'",
+                     dy_op_name(u->kind), g->inputs[i]->name);
+            bad++;
+          }
+    }
+  return bad;
+}

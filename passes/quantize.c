@@ -1,0 +1,582 @@
+/* quantize: rewrites a calibrated float graph into QDQ form.
+ *
+ * Every f32 activation with a range gets `quantize` then `dequantize` right
+ * after its definition, and its float users read the dequantized value;
+ * conv2d / matmul weights become quantized constants behind a
+ * `dequantize`, and their bias an i32 constant at scale s_x * s_w. Run as
+ * is, the graph simulates quantization (fake-quant); fold-scales turns it
+ * into integer ops. Choices follow TFLite's converter: a conv2d, matmul or
+ * add feeding only a relu / clip is not quantized itself (the activation is
+ * fused), layout ops keep their input's parameters, and softmax, sigmoid
+ * and tanh outputs have fixed parameters. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dyad/quant.h"
+
+void dy_quant_options_default(DyQuantOptions *o) {
+  memset(o, 0, sizeof *o);
+  o->weights = (DyQuantScheme){8, 1, 1, 1};
+  o->acts = (DyQuantScheme){8, 1, 0, 0};
+  o->granularity = DY_GRAN_PER_CHANNEL;
+  o->group_size = 32;
+  o->rounding = DY_WROUND_HALF_EVEN;
+}
+
+/* Storage type and range of a scheme. */
+static DyElemType scheme_range(const DyQuantScheme *s, int64_t *qmin,
+                               int64_t *qmax) {
+  if (s->is_signed) {
+    *qmin = -((int64_t)1 << (s->bits - 1)) + (s->narrow ? 1 : 0);
+    *qmax = ((int64_t)1 << (s->bits - 1)) - 1;
+  } else {
+    *qmin = s->narrow ? 1 : 0;
+    *qmax = ((int64_t)1 << s->bits) - 1;
+  }
+  if (s->bits == 16)
+    return DY_I16;
+  if (s->bits == 4)
+    return s->is_signed ? DY_I4 : DY_U4;
+  if (s->bits == 2)
+    return s->is_signed ? DY_I2 : DY_U2;
+  return s->is_signed ? DY_I8 : DY_U8;
+}
+
+void dy_choose_qparams(const DyQuantScheme *s, double lo, double hi,
+                       double *scale, int64_t *zp, int64_t *qmin,
+                       int64_t *qmax) {
+  scheme_range(s, qmin, qmax);
+  lo = fmin(lo, 0);
+  hi = fmax(hi, 0);
+  double sc;
+  if (s->symmetric) {
+    double amax = fmax(-lo, hi);
+    sc = amax / ((double)(*qmax - *qmin) / 2);
+    *zp = s->is_signed ? 0 : ((int64_t)1 << (s->bits - 1));
+  } else {
+    sc = (hi - lo) / (double)(*qmax - *qmin);
+    *zp = 0;
+  }
+  if (!(sc > 0) || !isfinite(sc))
+    sc = 1.0;
+  sc = (double)(float)sc; /* scales are f32, as in ONNX and TFLite */
+  if (!(sc > 0))
+    sc = (double)FLT_MIN;
+  if (!s->symmetric) {
+    double z = (double)*qmin - nearbyint(lo / sc);
+    *zp = z < (double)*qmin   ? *qmin
+          : z > (double)*qmax ? *qmax
+                              : (int64_t)z;
+  }
+  *scale = sc;
+}
+
+/* --- helpers --- */
+
+static const DyQuant *make_quant(DyGraph *g, DyElemType st, int64_t qmin,
+                                 int64_t qmax, double scale, int64_t zp) {
+  DyQuant q;
+  memset(&q, 0, sizeof q);
+  q.kind = DY_QUANT_PER_TENSOR;
+  q.storage = st;
+  q.qmin = qmin;
+  q.qmax = qmax;
+  q.nparams = 1;
+  q.scales = &scale;
+  q.zero_points = &zp;
+  return dy_quant_create(g, &q);
+}
+
+static const DyAttr *range_of(const DyValue *v) {
+  return v->def ? dy_op_attr(v->def, "range") : dy_value_attr(v, "range");
+}
+
+static double attr_num(const DyAttr *a, int i) {
+  return a->kind == DY_ATTR_FLOATS ? a->floats[i] : (double)a->ints[i];
+}
+
+static int is_layout(DyOpKind k) {
+  return k == DY_OP_MAXPOOL || k == DY_OP_RESHAPE || k == DY_OP_FLATTEN ||
+         k == DY_OP_TRANSPOSE || k == DY_OP_PAD || k == DY_OP_IDENTITY;
+}
+
+/* Ops the quantizer handles (everything else stays float, between a
+ * dequantize and a quantize). */
+static int quantizable(DyOpKind k) {
+  switch (k) {
+  case DY_OP_CONV2D:
+  case DY_OP_MATMUL:
+  case DY_OP_ADD:
+  case DY_OP_MUL:
+  case DY_OP_RELU:
+  case DY_OP_CLIP:
+  case DY_OP_HARDSWISH:
+  case DY_OP_SIGMOID:
+  case DY_OP_TANH:
+  case DY_OP_SOFTMAX:
+  case DY_OP_MAXPOOL:
+  case DY_OP_AVGPOOL:
+  case DY_OP_GLOBAL_AVGPOOL:
+  case DY_OP_PAD:
+  case DY_OP_RESHAPE:
+  case DY_OP_FLATTEN:
+  case DY_OP_TRANSPOSE:
+  case DY_OP_CONCAT:
+  case DY_OP_IDENTITY:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int in_list(const char *const *list, const char *s) {
+  for (int i = 0; list && list[i]; i++)
+    if (strcmp(list[i], s) == 0)
+      return 1;
+  return 0;
+}
+
+static int skipped(const DyQuantOptions *o, const DyOp *op) {
+  return in_list(o->skip_ops, dy_op_name(op->kind)) ||
+         in_list(o->skip_names, op->results[0]->name);
+}
+
+static int is_f32(const DyValue *v) {
+  return v->type.elem == DY_F32 && !v->type.quant;
+}
+
+static int is_const(const DyValue *v) {
+  return v->def && v->def->kind == DY_OP_CONST;
+}
+
+/* The single op using v, or NULL (several uses, or a graph output). */
+static DyOp *single_user(const DyGraph *g, const DyValue *v) {
+  DyOp *user = NULL;
+  for (DyOp *op = g->first; op; op = op->next)
+    for (int i = 0; i < op->noperands; i++)
+      if (op->operands[i] == v) {
+        if (user)
+          return NULL;
+        user = op;
+      }
+  return dy_value_is_output(g, v) ? NULL : user;
+}
+
+/* --- stochastic rounding: splitmix64 --- */
+
+static uint64_t next_u64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static double round_weight(const DyQuantOptions *o, double x, uint64_t *rng) {
+  switch (o->rounding) {
+  case DY_WROUND_HALF_AWAY:
+    return round(x);
+  case DY_WROUND_STOCHASTIC: {
+    double u = (double)(next_u64(rng) >> 11) * 0x1.0p-53;
+    return floor(x + u);
+  }
+  case DY_WROUND_HALF_EVEN:
+    break;
+  }
+  return nearbyint(x); /* default rounding mode: ties to even */
+}
+
+/* --- weights --- */
+
+/* Quantizes the f32 constant w of a conv2d (OHWI, channels on axis 0,
+ * reduction along axis 3) or matmul (KxN: channels on the last axis,
+ * reduction along axis rank-2). Returns the quantized constant, or NULL
+ * after reporting. */
+static DyValue *quantize_weights(DyGraph *g, const DyQuantOptions *o,
+                                 DyOp *layer, DyValue *w, uint64_t *rng,
+                                 DyDiag *d) {
+  const DyType *t = &w->type;
+  int ch = layer->kind == DY_OP_CONV2D ? 0 : t->rank - 1;
+  int red = layer->kind == DY_OP_CONV2D ? 3 : t->rank - 2;
+  if (t->rank < 2) {
+    dy_error(d, layer->loc, "cannot quantize weights of rank %d", t->rank);
+    return NULL;
+  }
+  int64_t qmin, qmax;
+  DyElemType st = scheme_range(&o->weights, &qmin, &qmax);
+  DyQuant q;
+  memset(&q, 0, sizeof q);
+  q.storage = st;
+  q.qmin = qmin;
+  q.qmax = qmax;
+  DyGranularity gran = o->granularity;
+  int64_t gs = o->group_size;
+  if (gran == DY_GRAN_PER_GROUP && gs >= t->dims[red])
+    gran = DY_GRAN_PER_CHANNEL; /* one group spans the reduction axis */
+  if (gran == DY_GRAN_PER_GROUP && t->dims[red] % gs) {
+    dy_error(d, layer->loc,
+             "group size %lld does not divide the reduction axis (%lld) of "
+             "'%%%s'",
+             (long long)gs, (long long)t->dims[red], w->name);
+    return NULL;
+  }
+  /* block of every element: along ch each index, along red groups of gs */
+  int64_t blk[DY_MAX_RANK];
+  for (int i = 0; i < t->rank; i++)
+    blk[i] = 0;
+  if (gran == DY_GRAN_PER_TENSOR) {
+    q.kind = DY_QUANT_PER_TENSOR;
+  } else if (gran == DY_GRAN_PER_CHANNEL) {
+    q.kind = DY_QUANT_PER_AXIS;
+    q.axis = ch;
+    blk[ch] = 1;
+  } else {
+    q.kind = DY_QUANT_BLOCKED;
+    blk[ch] = 1;
+    blk[red] = gs;
+    for (int i = 0; i < t->rank; i++)
+      q.block[i] = blk[i];
+  }
+  int64_t bshape[DY_MAX_RANK], np = 1;
+  for (int i = 0; i < t->rank; i++) {
+    bshape[i] = blk[i] ? t->dims[i] / blk[i] : 1;
+    np *= bshape[i];
+  }
+  int64_t n = dy_type_numel(t);
+  double *lo = malloc((size_t)np * sizeof *lo), *hi = malloc((size_t)np *
+                                                             sizeof *hi);
+  double *sc = malloc((size_t)np * sizeof *sc);
+  int64_t *zp = malloc((size_t)np * sizeof *zp);
+  int64_t *pidx = malloc((size_t)(n ? n : 1) * sizeof *pidx);
+  int8_t *out8 = NULL;
+  int16_t *out16 = NULL;
+  DyValue *res = NULL;
+  if (st == DY_I16)
+    out16 = malloc((size_t)(n ? n : 1) * 2);
+  else
+    out8 = malloc((size_t)(n ? n : 1));
+  if (!lo || !hi || !sc || !zp || !pidx || (!out8 && !out16)) {
+    dy_error(d, layer->loc, "out of memory");
+    goto done;
+  }
+  for (int64_t p = 0; p < np; p++) {
+    lo[p] = 0;
+    hi[p] = 0;
+  }
+  const float *wd = w->def->data->data;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t rem = i, p = 0;
+    int64_t c[DY_MAX_RANK];
+    for (int k = t->rank - 1; k >= 0; k--) {
+      c[k] = rem % t->dims[k];
+      rem /= t->dims[k];
+    }
+    for (int k = 0; k < t->rank; k++)
+      p = p * bshape[k] + (blk[k] ? c[k] / blk[k] : 0);
+    pidx[i] = p;
+    if (!isfinite(wd[i])) {
+      dy_error(d, layer->loc, "weight '%%%s' holds a non-finite value",
+               w->name);
+      goto done;
+    }
+    lo[p] = fmin(lo[p], wd[i]);
+    hi[p] = fmax(hi[p], wd[i]);
+  }
+  for (int64_t p = 0; p < np; p++) {
+    int64_t a, b;
+    dy_choose_qparams(&o->weights, lo[p], hi[p], &sc[p], &zp[p], &a, &b);
+  }
+  for (int64_t i = 0; i < n; i++) {
+    int64_t p = pidx[i];
+    double r = round_weight(o, (double)wd[i] / sc[p], rng) + (double)zp[p];
+    int64_t v = r < (double)qmin ? qmin : r > (double)qmax ? qmax : (int64_t)r;
+    if (out16)
+      out16[i] = (int16_t)v;
+    else
+      out8[i] = (int8_t)v;
+  }
+  q.nparams = np;
+  q.scales = sc;
+  q.zero_points = zp;
+  DyType qt = *t;
+  qt.elem = st;
+  qt.quant = dy_quant_create(g, &q);
+  char name[256];
+  snprintf(name, sizeof name, "%s_q", w->name);
+  res = dy_build_const(g, w->def, name, qt, out16 ? (void *)out16 : out8,
+                       DY_FORM_DENSE);
+  res->def->loc = w->def->loc;
+done:
+  free(lo);
+  free(hi);
+  free(sc);
+  free(zp);
+  free(pidx);
+  free(out8);
+  free(out16);
+  return res;
+}
+
+/* i32 bias at scale s_x * s_w (per channel when w is). */
+static DyValue *quantize_bias(DyGraph *g, DyOp *layer, DyValue *b,
+                              const DyQuant *xq, const DyQuant *wq,
+                              DyDiag *d) {
+  int64_t n = b->type.rank == 1 ? b->type.dims[0] : -1;
+  if (n < 0 || (wq->kind == DY_QUANT_PER_AXIS && wq->nparams != n)) {
+    dy_error(d, layer->loc, "bias '%%%s' does not match the weights",
+             b->name);
+    return NULL;
+  }
+  double *sc = malloc((size_t)(n ? n : 1) * sizeof *sc);
+  int64_t *zp = calloc((size_t)(n ? n : 1), sizeof *zp);
+  int32_t *data = malloc((size_t)(n ? n : 1) * sizeof *data);
+  DyValue *res = NULL;
+  if (!sc || !zp || !data) {
+    dy_error(d, layer->loc, "out of memory");
+    goto done;
+  }
+  const float *bd = b->def->data->data;
+  for (int64_t c = 0; c < n; c++) {
+    sc[c] = xq->scales[0] * wq->scales[wq->kind == DY_QUANT_PER_AXIS ? c : 0];
+    double r = nearbyint((double)bd[c] / sc[c]);
+    if (!(fabs(r) <= 2147483647.0)) {
+      dy_error(d, layer->loc,
+               "bias '%%%s'[%lld] = %g does not fit i32 at scale %g", b->name,
+               (long long)c, (double)bd[c], sc[c]);
+      goto done;
+    }
+    data[c] = (int32_t)r;
+  }
+  DyQuant q;
+  memset(&q, 0, sizeof q);
+  q.kind = wq->kind == DY_QUANT_PER_AXIS ? DY_QUANT_PER_AXIS
+                                         : DY_QUANT_PER_TENSOR;
+  q.storage = DY_I32;
+  q.qmin = INT32_MIN;
+  q.qmax = INT32_MAX;
+  q.axis = 0;
+  q.nparams = q.kind == DY_QUANT_PER_AXIS ? n : 1;
+  q.scales = sc;
+  q.zero_points = zp;
+  DyType qt = b->type;
+  qt.elem = DY_I32;
+  qt.quant = dy_quant_create(g, &q);
+  char name[256];
+  snprintf(name, sizeof name, "%s_q", b->name);
+  res = dy_build_const(g, b->def, name, qt, data, DY_FORM_DENSE);
+  res->def->loc = b->def->loc;
+done:
+  free(sc);
+  free(zp);
+  free(data);
+  return res;
+}
+
+/* Inserts `q = quantize v; dq = dequantize q` after v's definition and
+ * makes v's other users (and graph outputs, unless integer_io) read dq.
+ * Returns q. */
+static DyValue *insert_qdq(DyGraph *g, DyValue *v, const DyQuant *qp,
+                           int integer_io) {
+  DyOp *before = v->def ? v->def->next : g->first;
+  char name[256];
+  DyType qt = v->type;
+  qt.elem = qp->storage;
+  qt.quant = qp;
+  snprintf(name, sizeof name, "%s_q", v->name);
+  DyValue *q = dy_build_op(g, before, DY_OP_QUANTIZE, 1, &v, qt, name);
+  q->def->loc = v->def ? v->def->loc : g->loc;
+  snprintf(name, sizeof name, "%s_dq", v->name);
+  DyValue *dq = dy_build_op(g, before, DY_OP_DEQUANTIZE, 1, &q, v->type, name);
+  dq->def->loc = q->def->loc;
+  dy_value_replace_all_uses(g, v, dq);
+  q->def->operands[0] = v;
+  if (integer_io)
+    for (int i = 0; i < g->noutputs; i++)
+      if (g->outputs[i] == dq)
+        g->outputs[i] = q;
+  return q;
+}
+
+/* The quantized value behind a dequantized one, or NULL. */
+static const DyQuant *dq_source(const DyValue *v) {
+  if (v->def && v->def->kind == DY_OP_DEQUANTIZE)
+    return v->def->operands[0]->type.quant;
+  return NULL;
+}
+
+/* Fixed output parameters of ops whose range is known: softmax and sigmoid
+ * in [0, 1], tanh in [-1, 1] (TFLite's choices). */
+static int fixed_params(DyGraph *g, const DyQuantOptions *o, const DyOp *op,
+                        const DyQuant **out) {
+  int64_t qmin, qmax;
+  DyElemType st = scheme_range(&o->acts, &qmin, &qmax);
+  double scale;
+  int64_t zp;
+  int b = o->acts.bits;
+  if (op->kind == DY_OP_SOFTMAX || op->kind == DY_OP_SIGMOID) {
+    scale = b == 16 ? 1.0 / 32768 : 1.0 / 256;
+    zp = b == 16 ? 0 : qmin == 0 ? 0 : -128;
+  } else if (op->kind == DY_OP_TANH) {
+    scale = b == 16 ? 1.0 / 32768 : 1.0 / 128;
+    zp = qmin == 0 && b != 16 ? 128 : 0;
+  } else {
+    return 0;
+  }
+  *out = make_quant(g, st, qmin, qmax, scale, zp);
+  return 1;
+}
+
+int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
+  const DyQuantScheme *w = &o->weights, *a = &o->acts;
+  if (w->bits < 2 || w->bits > 8 || (a->bits != 8 && a->bits != 16) ||
+      (a->bits == 16 && !a->is_signed)) {
+    dy_error(d, g->loc,
+             "unsupported scheme: weights take 2 to 8 bits, activations 8 "
+             "or 16 (16 only signed)");
+    return 1;
+  }
+  if (o->granularity == DY_GRAN_PER_GROUP && o->group_size < 1) {
+    dy_error(d, g->loc, "group size must be positive");
+    return 1;
+  }
+  if (o->dynamic) {
+    dy_error(d, g->loc, "dynamic activation quantization: see "
+                        "quantize_dynamic");
+    return 1;
+  }
+  uint64_t rng = o->seed;
+  /* values to quantize, in definition order: graph inputs, then results */
+  int n = 0, cap = g->ninputs + g->nops;
+  DyValue **vals = malloc((size_t)(cap ? cap : 1) * sizeof *vals);
+  const DyQuant **params = malloc((size_t)(cap ? cap : 1) * sizeof *params);
+  int rc = 1;
+  if (!vals || !params) {
+    dy_error(d, g->loc, "out of memory");
+    goto done;
+  }
+  /* already quantized values (an imported QDQ model) are left alone */
+  DyPtrSet done_set;
+  dy_ptrset_init(&done_set);
+  for (DyOp *op = g->first; op; op = op->next)
+    if (op->kind == DY_OP_QUANTIZE)
+      dy_ptrset_add(&done_set, op->operands[0]);
+
+  for (int i = 0; i < g->ninputs; i++) {
+    DyValue *v = g->inputs[i];
+    const DyAttr *r = range_of(v);
+    if (!is_f32(v) || dy_ptrset_has(&done_set, v))
+      continue;
+    if (!r) {
+      dy_error(d, g->loc,
+               "input '%%%s' has no range: run calibrate first (or give "
+               "--dynamic)",
+               v->name);
+      goto fail;
+    }
+    int64_t qmin, qmax, zp;
+    double sc;
+    dy_choose_qparams(a, attr_num(r, 0), attr_num(r, 1), &sc, &zp, &qmin,
+                      &qmax);
+    params[n] = make_quant(g, scheme_range(a, &qmin, &qmax), qmin, qmax, sc,
+                           zp);
+    vals[n++] = v;
+  }
+  for (DyOp *op = g->first; op; op = op->next) {
+    if (op->kind == DY_OP_CONST || op->nresults != 1 ||
+        !is_f32(op->results[0]) || dy_ptrset_has(&done_set, op->results[0]))
+      continue;
+    DyValue *v = op->results[0];
+    if (op->kind == DY_OP_DEQUANTIZE)
+      continue;
+    int q_op = quantizable(op->kind) && !skipped(o, op);
+    /* an activation fused into its producer: quantize after it instead */
+    DyOp *user = single_user(g, v);
+    if (q_op &&
+        (op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL ||
+         op->kind == DY_OP_ADD) &&
+        user && (user->kind == DY_OP_RELU || user->kind == DY_OP_CLIP) &&
+        !skipped(o, user))
+      continue;
+    const DyQuant *qp = NULL;
+    if (q_op && fixed_params(g, o, op, &qp)) {
+    } else if (q_op && is_layout(op->kind)) {
+      /* same parameters as the input, so that the op moves stored values */
+      for (int k = 0; k < n && !qp; k++)
+        if (vals[k] == op->operands[0])
+          qp = params[k];
+    }
+    if (!qp) {
+      const DyAttr *r = range_of(v);
+      if (!r)
+        continue; /* not calibrated: stays float */
+      int64_t qmin, qmax, zp;
+      double sc;
+      dy_choose_qparams(a, attr_num(r, 0), attr_num(r, 1), &sc, &zp, &qmin,
+                        &qmax);
+      qp = make_quant(g, scheme_range(a, &qmin, &qmax), qmin, qmax, sc, zp);
+    }
+    params[n] = qp;
+    vals[n++] = v;
+  }
+  for (int k = 0; k < n; k++) {
+    DyValue *v = vals[k];
+    int is_input = !v->def;
+    if (is_input && o->integer_io) {
+      /* the input itself becomes quantized; its users read a dequantize */
+      DyType f = v->type;
+      v->type.elem = params[k]->storage;
+      v->type.quant = params[k];
+      char name[256];
+      snprintf(name, sizeof name, "%s_dq", v->name);
+      DyValue *dq = dy_build_op(g, g->first, DY_OP_DEQUANTIZE, 1, &v, f, name);
+      dq->def->loc = g->loc;
+      dy_value_replace_all_uses(g, v, dq);
+      dq->def->operands[0] = v;
+      continue;
+    }
+    insert_qdq(g, v, params[k], o->integer_io);
+  }
+  /* weights and biases of the quantized layers */
+  for (DyOp *op = g->first; op; op = op->next) {
+    if ((op->kind != DY_OP_CONV2D && op->kind != DY_OP_MATMUL) ||
+        !is_f32(op->results[0]) || skipped(o, op) || op->noperands < 2)
+      continue;
+    DyValue *wv = op->operands[1];
+    if (!is_const(wv) || !is_f32(wv))
+      continue; /* already quantized, or computed weights: float */
+    const DyQuant *xq = dq_source(op->operands[0]);
+    if (!xq)
+      continue; /* float input: the layer stays float */
+    DyValue *wq = quantize_weights(g, o, op, wv, &rng, d);
+    if (!wq)
+      goto fail;
+    char name[256];
+    snprintf(name, sizeof name, "%s_dq", wv->name);
+    DyValue *wdq = dy_build_op(g, op, DY_OP_DEQUANTIZE, 1, &wq, wv->type, name);
+    wdq->def->loc = op->loc;
+    op->operands[1] = wdq;
+    if (op->noperands == 3 && is_const(op->operands[2]) &&
+        is_f32(op->operands[2]) && wq->type.quant->kind != DY_QUANT_BLOCKED &&
+        xq->kind == DY_QUANT_PER_TENSOR) {
+      DyValue *bv = op->operands[2];
+      DyValue *bq = quantize_bias(g, op, bv, xq, wq->type.quant, d);
+      if (!bq)
+        goto fail;
+      snprintf(name, sizeof name, "%s_dq", bv->name);
+      DyValue *bdq =
+          dy_build_op(g, op, DY_OP_DEQUANTIZE, 1, &bq, bv->type, name);
+      bdq->def->loc = op->loc;
+      op->operands[2] = bdq;
+    }
+  }
+  dy_graph_remove_dead_ops(g);
+  rc = 0;
+fail:
+  dy_ptrset_fini(&done_set);
+done:
+  free(vals);
+  free(params);
+  return rc;
+}
