@@ -131,11 +131,46 @@ static DyValue *build_requant(Fold *f, DyOp *before, DyValue *x,
     dy_op_set_int(g, op, "input_zp", izp);
   if (ozp)
     dy_op_set_int(g, op, "output_zp", ozp);
-  if (lo <= hi) {
+  int64_t tlo, thi; /* a clamp to the whole range is the default */
+  dy_elem_range(to->elem, &tlo, &thi);
+  if (to->quant) {
+    tlo = to->quant->qmin;
+    thi = to->quant->qmax;
+  }
+  if (lo <= hi && (lo != tlo || hi != thi)) {
     int64_t c[2] = {lo, hi};
     dy_op_set_ints(g, op, "clamp", 2, c);
   }
   return y;
+}
+
+/* A float requant (ONNX's QLinear ops import as these) becomes dyadic. */
+static void dyadic_requant(Fold *f, DyOp *op) {
+  const DyAttr *sc = dy_op_attr(op, "scale");
+  if (!sc || sc->kind != DY_ATTR_FLOATS || sc->n < 1)
+    return;
+  int n = sc->n;
+  double *real = malloc((size_t)n * sizeof *real);
+  if (!real) {
+    dy_error(f->d, op->loc, "out of memory");
+    f->failed = 1;
+    return;
+  }
+  memcpy(real, sc->floats, (size_t)n * sizeof *real);
+  DyValue *x = op->operands[0];
+  const DyAttr *c = dy_op_attr(op, "clamp");
+  int64_t lo = c ? c->ints[0] : 1, hi = c ? c->ints[1] : 0;
+  DyValue *y = build_requant(f, op, x, &op->results[0]->type, n, real,
+                             (int)dy_op_int(op, "axis", -1),
+                             dy_op_int(op, "input_zp", 0),
+                             dy_op_int(op, "output_zp", 0), lo, hi,
+                             op->results[0]->name, op->loc);
+  free(real);
+  DyValue *old = op->results[0];
+  dy_value_replace_all_uses(f->g, old, y);
+  dy_graph_release_name(f->g, y->name);
+  y->name = old->name;
+  old->name = "";
 }
 
 /* (x - izp) * 2^k exactly, as i32: multiplier 2^30, shift k+1. */
@@ -476,25 +511,50 @@ static DyValue *fold_pool(Fold *f, DyOp *core, DyOp *qop) {
                        yq->qmin, yq->qmax, base, qop->loc);
 }
 
-/* Layout ops move stored values: applied to the quantized input, then
- * rescaled if the output's parameters differ. */
+static int is_layout(DyOpKind k) {
+  return k == DY_OP_MAXPOOL || k == DY_OP_RESHAPE || k == DY_OP_FLATTEN ||
+         k == DY_OP_TRANSPOSE || k == DY_OP_PAD || k == DY_OP_IDENTITY;
+}
+
+/* Layout ops move stored values: a chain of them (ONNX's Flatten of NCHW
+ * data imports as transpose + reshape) is applied to the quantized input,
+ * then rescaled if the output's parameters differ. */
 static DyValue *fold_layout(Fold *f, DyOp *core, DyOp *qop) {
-  DyValue *x = act_of(core->operands[0]);
+  DyOp *chain[16];
+  int n = 0;
+  DyOp *op = core;
+  for (;;) {
+    if (n == 16)
+      return NULL;
+    chain[n++] = op;
+    DyValue *src = op->operands[0];
+    if (act_of(src))
+      break;
+    if (!src->def || !is_layout(src->def->kind) ||
+        dy_value_num_uses(f->g, src) != 1 || dy_value_is_output(f->g, src))
+      return NULL;
+    op = src->def;
+  }
+  DyValue *x = act_of(chain[n - 1]->operands[0]);
   const DyType *ty = &qop->results[0]->type;
   if (!x || !is_per_tensor(ty->quant))
     return NULL;
   char nb[256];
   const char *base = qop->results[0]->name;
   int same = dy_quant_equal(x->type.quant, ty->quant) && x->type.elem == ty->elem;
-  DyType mt = core->results[0]->type;
-  mt.elem = x->type.elem;
-  mt.quant = x->type.quant;
-  DyValue *m = dy_build_op(f->g, qop, core->kind, 1, &x, mt,
-                           same ? base : vname(nb, sizeof nb, base, "_moved"));
-  m->def->loc = core->loc;
-  for (int i = 0; i < core->nattrs; i++)
-    if (strcmp(core->attrs[i].name, "range") != 0)
-      dy_op_add_attr(f->g, m->def, &core->attrs[i]);
+  DyValue *m = x;
+  for (int i = n - 1; i >= 0; i--) {
+    DyType mt = chain[i]->results[0]->type;
+    mt.elem = x->type.elem;
+    mt.quant = x->type.quant;
+    snprintf(nb, sizeof nb, "%s_moved%d", base, n - 1 - i);
+    m = dy_build_op(f->g, qop, chain[i]->kind, 1, &m, mt,
+                    i == 0 && same ? base : nb);
+    m->def->loc = chain[i]->loc;
+    for (int k = 0; k < chain[i]->nattrs; k++)
+      if (strcmp(chain[i]->attrs[k].name, "range") != 0)
+        dy_op_add_attr(f->g, m->def, &chain[i]->attrs[k]);
+  }
   if (same)
     return m;
   return rescale_to(f, qop, m, ty, NULL, base, qop->loc);
@@ -691,6 +751,11 @@ static int single_use(const DyGraph *g, const DyValue *v) {
 int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
   Fold f = {g, o, d, 0};
   hoist_weight_layout(&f);
+  if (!o->float_requant)
+    for (DyOp *op = g->first; op && !f.failed; op = op->next)
+      if (op->kind == DY_OP_REQUANT &&
+          strcmp(dy_op_str(op, "rounding", ""), "float") == 0)
+        dyadic_requant(&f, op);
   for (DyOp *qop = g->first; qop && !f.failed; qop = qop->next) {
     if (qop->kind != DY_OP_QUANTIZE || !qop->operands[0]->def)
       continue; /* the entry quantize of a graph input stays */

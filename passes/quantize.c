@@ -446,6 +446,15 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
                         "quantize_dynamic");
     return 1;
   }
+  DyQuantOptions o16;
+  if (a->bits == 16 && !a->symmetric) {
+    /* 16-bit activations have zero point 0, as TFLite's 16x8 scheme: the
+     * integer add shifts them left by 15 in i32 */
+    o16 = *o;
+    o16.acts.symmetric = 1;
+    o = &o16;
+    a = &o->acts;
+  }
   uint64_t rng = o->seed;
   /* values to quantize, in definition order: graph inputs, then results */
   int n = 0, cap = g->ninputs + g->nops;
