@@ -1256,6 +1256,27 @@ static int eval_quantize(const DyOp *op, const DyTensor *operands,
 static int eval_dequantize(const DyOp *op, const DyTensor *operands,
                            DyTensor *out, DyDiag *d) {
   const DyType *tx = &op->operands[0]->type, *ty = &op->results[0]->type;
+  if (op->noperands > 1) {
+    /* run-time parameters: x plain integer, scale f32 and zero point of
+     * x's type, both rank 0 */
+    const DyType *ts = &op->operands[1]->type;
+    if (tx->quant || tx->elem == DY_F32 || ts->elem != DY_F32 || ts->quant ||
+        numel(ts) != 1 ||
+        (op->noperands == 3 && (op->operands[2]->type.elem != tx->elem ||
+                                numel(&op->operands[2]->type) != 1)))
+      return op_fail(op, d, "run-time dequantize takes a plain integer x, "
+                            "an f32 scale and a zero point of x's type");
+    if (expect_result_dims(op, d, tx->rank, tx->dims) ||
+        dy_tensor_alloc(&out[0], ty, d))
+      return 1;
+    float s = load_f32(operands[1].data, 0);
+    int64_t zp =
+        op->noperands == 3 ? load_int(operands[2].data, tx->elem, 0) : 0;
+    for (int64_t i = 0; i < numel(ty); i++)
+      store_f32(out[0].data, i,
+                (float)(load_int(operands[0].data, tx->elem, i) - zp) * s);
+    return 0;
+  }
   if (!tx->quant)
     return op_fail(op, d, "input must be quantized");
   if (ty->elem != DY_F32 || ty->quant)

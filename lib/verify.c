@@ -600,6 +600,22 @@ static int check_elem_types(const DyOp *op, DyDiag *d) {
       return BAD("'quantize' result must have a quantized element type");
     return 0;
   case DY_OP_DEQUANTIZE:
+    if (op->noperands > 1) {
+      const DyType *sc = &op->operands[1]->type;
+      if (x->quant || x->elem == DY_F32)
+        return BAD("'dequantize' with run-time parameters takes a plain "
+                   "integer operand");
+      if (!is_float_tensor(sc) || sc->rank != 0)
+        return BAD("'dequantize' scale must be tensor<f32>");
+      if (op->noperands == 3 && (op->operands[2]->type.elem != x->elem ||
+                                 op->operands[2]->type.quant ||
+                                 op->operands[2]->type.rank != 0))
+        return BAD("'dequantize' zero point must be a rank-0 tensor of the "
+                   "operand's element type");
+      if (!is_float_tensor(r))
+        return BAD("'dequantize' result must be f32");
+      return 0;
+    }
     if (!x->quant)
       return BAD("'dequantize' operand must have a quantized element type");
     if (!is_float_tensor(r))

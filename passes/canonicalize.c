@@ -129,7 +129,10 @@ static int skip_inner_reshape(DyOp *op) {
 /* Replaces op (a single-result op with constant operands) by a constant
  * holding its value. Returns 1 on success, 0 if not folded. */
 static int fold_op(DyGraph *g, DyOp *op, DyDiag *d) {
-  if (op->kind == DY_OP_CONST || op->nresults != 1)
+  /* dequantize of a constant stays: it is how QDQ graphs hold quantized
+   * weights, which fold-scales needs to see */
+  if (op->kind == DY_OP_CONST || op->nresults != 1 ||
+      op->kind == DY_OP_DEQUANTIZE)
     return 0;
   DyTensor in[64];
   if (op->noperands > 64)

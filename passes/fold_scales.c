@@ -742,6 +742,109 @@ static int hoist_weight_layout(Fold *f) {
   return changed;
 }
 
+/* --- dynamic quantization --- */
+
+/* conv2d / matmul reading dequantize(dynamic_quantize(x)) with quantized
+ * constant weights (ONNX Runtime's dynamic quantization): the accumulator
+ * sum(y * (w - zw)) is integer, the run-time zero point's cross term
+ * -z * sum(w - zw) is added in i32, and the result is scaled in f32 by the
+ * run-time scale and the weight scales, as ONNX's MatMulInteger + Mul. */
+static int fold_dynamic(Fold *f, DyOp *core) {
+  DyGraph *g = f->g;
+  DyOp *dq = core->operands[0]->def;
+  if (!dq || dq->kind != DY_OP_DEQUANTIZE || dq->noperands != 3 ||
+      !dq->operands[0]->def ||
+      dq->operands[0]->def->kind != DY_OP_DYNAMIC_QUANTIZE)
+    return 0;
+  DyValue *y = dq->operands[0], *s = dq->operands[1], *z = dq->operands[2];
+  DyValue *w = dq_of(core->operands[1]);
+  int is_conv = core->kind == DY_OP_CONV2D;
+  int oc_axis = is_conv ? 0 : (w ? w->type.rank - 1 : 0);
+  if (!w || !is_const(w) || (!is_conv && w->type.rank != 2))
+    return 0;
+  const DyQuant *wq = w->type.quant;
+  if (wq->kind == DY_QUANT_BLOCKED ||
+      (wq->kind == DY_QUANT_PER_AXIS && wq->axis != oc_axis))
+    return 0;
+  int64_t pads[4] = {0, 0, 0, 0};
+  if (is_conv)
+    dy_op_ints(core, "pads", pads, 4, pads, 4);
+  if (pads[0] || pads[1] || pads[2] || pads[3])
+    return 0;
+  const DyValue *bv = core->noperands == 3 ? core->operands[2] : NULL;
+  if (bv && (!is_const(bv) || bv->type.elem != DY_F32 || bv->type.quant))
+    return 0;
+  int64_t OC = w->type.dims[oc_axis];
+  int64_t K = dy_type_numel(&w->type) / (OC ? OC : 1);
+  int32_t *neg = malloc((size_t)(OC ? OC : 1) * sizeof *neg);
+  float *sw = malloc((size_t)(OC ? OC : 1) * sizeof *sw);
+  if (!neg || !sw) {
+    free(neg);
+    free(sw);
+    dy_error(f->d, core->loc, "out of memory");
+    f->failed = 1;
+    return 0;
+  }
+  for (int64_t c = 0; c < OC; c++) {
+    int64_t p = wq->kind == DY_QUANT_PER_AXIS ? c : 0, sum = 0;
+    for (int64_t k = 0; k < K; k++) {
+      int64_t idx = is_conv ? c * K + k : k * OC + c;
+      int64_t v = w->type.elem == DY_U8 || w->type.elem == DY_U4 ||
+                          w->type.elem == DY_U2
+                      ? ((const uint8_t *)w->def->data->data)[idx]
+                      : ((const int8_t *)w->def->data->data)[idx];
+      sum += v - wq->zero_points[p];
+    }
+    neg[c] = (int32_t)-sum;
+    sw[c] = (float)wq->scales[p];
+  }
+  char nb[256];
+  const char *base = core->results[0]->name;
+  DyType vt = dy_type_make(DY_I32, 1, &OC);
+  DyValue *negc = dy_build_const(g, core, vname(nb, sizeof nb, base, "_wsum"),
+                                 vt, neg, DY_FORM_DENSE);
+  DyValue *ops[3] = {y, w, NULL};
+  DyValue *acc = dy_build_op(g, core, core->kind, 2, ops,
+                             plain(&core->results[0]->type, DY_I32),
+                             vname(nb, sizeof nb, base, "_acc"));
+  for (int i = 0; i < core->nattrs; i++)
+    if (strcmp(core->attrs[i].name, "range") != 0)
+      dy_op_add_attr(g, acc->def, &core->attrs[i]);
+  DyValue *zc = build_shift(f, core, z, 0, 0, vname(nb, sizeof nb, base, "_z"),
+                            core->loc);
+  DyValue *mo[2] = {zc, negc};
+  DyValue *corr = dy_build_op(g, core, DY_OP_MUL, 2, mo, vt,
+                              vname(nb, sizeof nb, base, "_zterm"));
+  DyValue *ao[2] = {acc, corr};
+  DyValue *acc2 = dy_build_op(g, core, DY_OP_ADD, 2, ao, acc->type,
+                              vname(nb, sizeof nb, base, "_acc_z"));
+  DyValue *so[2] = {acc2, s};
+  DyValue *accf = dy_build_op(g, core, DY_OP_DEQUANTIZE, 2, so,
+                              core->results[0]->type,
+                              vname(nb, sizeof nb, base, "_scaled"));
+  DyType st = dy_type_make(DY_F32, 1, &OC);
+  DyValue *swc = dy_build_const(g, core, vname(nb, sizeof nb, base, "_wscale"),
+                                st, sw, DY_FORM_DENSE);
+  DyValue *po[2] = {accf, swc};
+  DyValue *out = dy_build_op(g, core, DY_OP_MUL, 2, po, core->results[0]->type,
+                             vname(nb, sizeof nb, base, "_real"));
+  if (bv) {
+    DyValue *bo[2] = {out, (DyValue *)bv};
+    out = dy_build_op(g, core, DY_OP_ADD, 2, bo, core->results[0]->type,
+                      vname(nb, sizeof nb, base, "_biased"));
+  }
+  for (DyOp *o = negc->def; o != core; o = o->next)
+    o->loc = core->loc;
+  free(neg);
+  free(sw);
+  DyValue *old = core->results[0];
+  dy_value_replace_all_uses(g, old, out);
+  dy_graph_release_name(g, out->name);
+  out->name = old->name;
+  old->name = "";
+  return 1;
+}
+
 /* --- driver --- */
 
 static int single_use(const DyGraph *g, const DyValue *v) {
@@ -831,6 +934,10 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
     y->name = old->name;
     old->name = "";
   }
+  for (DyOp *op = g->first; op && !f.failed; op = op->next)
+    if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
+        op->results[0]->type.elem == DY_F32)
+      fold_dynamic(&f, op);
   dy_graph_remove_dead_ops(g);
   return f.failed;
 }

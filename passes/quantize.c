@@ -428,6 +428,65 @@ static int fixed_params(DyGraph *g, const DyQuantOptions *o, const DyOp *op,
   return 1;
 }
 
+/* Dynamic quantization (ONNX Runtime's quantize_dynamic): the input of
+ * every conv2d / matmul with constant weights goes through
+ * dynamic_quantize (u8, range computed per run) and a run-time dequantize;
+ * weights are quantized as for static quantization; the layer's output
+ * stays f32. A padded conv2d gets an explicit f32 pad first, so that the
+ * integer form can pad with the run-time zero point. */
+static int quantize_dynamic(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
+  uint64_t rng = o->seed;
+  for (DyOp *op = g->first; op; op = op->next) {
+    if ((op->kind != DY_OP_CONV2D && op->kind != DY_OP_MATMUL) ||
+        !is_f32(op->results[0]) || skipped(o, op) || op->noperands < 2 ||
+        !is_const(op->operands[1]) || !is_f32(op->operands[1]) ||
+        !is_f32(op->operands[0]))
+      continue;
+    DyValue *x = op->operands[0];
+    char name[256];
+    int64_t pads[4] = {0, 0, 0, 0};
+    if (op->kind == DY_OP_CONV2D)
+      dy_op_ints(op, "pads", pads, 4, pads, 4);
+    if (pads[0] || pads[1] || pads[2] || pads[3]) {
+      DyType pt = x->type;
+      pt.dims[1] += pads[0] + pads[2];
+      pt.dims[2] += pads[1] + pads[3];
+      snprintf(name, sizeof name, "%s_pad", x->name);
+      x = dy_build_op(g, op, DY_OP_PAD, 1, &x, pt, name);
+      x->def->loc = op->loc;
+      int64_t p8[8] = {0, pads[0], pads[1], 0, 0, pads[2], pads[3], 0};
+      dy_op_set_ints(g, x->def, "pads", 8, p8);
+      dy_op_remove_attr(op, "pads");
+    }
+    DyType rt[3] = {x->type, dy_type_make(DY_F32, 0, NULL),
+                    dy_type_make(DY_U8, 0, NULL)};
+    rt[0].elem = DY_U8;
+    char n0[256], n1[256], n2[256];
+    snprintf(n0, sizeof n0, "%s_dyn", x->name);
+    snprintf(n1, sizeof n1, "%s_scale", x->name);
+    snprintf(n2, sizeof n2, "%s_zp", x->name);
+    const char *names[3] = {n0, n1, n2};
+    DyOp *dq = dy_op_create(g, DY_OP_DYNAMIC_QUANTIZE, 1, &x, 3, rt, names);
+    dq->loc = op->loc;
+    dy_graph_insert(g, dq, op);
+    snprintf(name, sizeof name, "%s_dq", x->name);
+    DyValue *xd = dy_build_op(g, op, DY_OP_DEQUANTIZE, 3, dq->results,
+                              x->type, name);
+    xd->def->loc = op->loc;
+    op->operands[0] = xd;
+    DyValue *wv = op->operands[1];
+    DyValue *wq = quantize_weights(g, o, op, wv, &rng, d);
+    if (!wq)
+      return 1;
+    snprintf(name, sizeof name, "%s_dq", wv->name);
+    DyValue *wdq = dy_build_op(g, op, DY_OP_DEQUANTIZE, 1, &wq, wv->type, name);
+    wdq->def->loc = op->loc;
+    op->operands[1] = wdq;
+  }
+  dy_graph_remove_dead_ops(g);
+  return 0;
+}
+
 int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
   const DyQuantScheme *w = &o->weights, *a = &o->acts;
   if (w->bits < 2 || w->bits > 8 || (a->bits != 8 && a->bits != 16) ||
@@ -441,11 +500,8 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     dy_error(d, g->loc, "group size must be positive");
     return 1;
   }
-  if (o->dynamic) {
-    dy_error(d, g->loc, "dynamic activation quantization: see "
-                        "quantize_dynamic");
-    return 1;
-  }
+  if (o->dynamic)
+    return quantize_dynamic(g, o, d);
   DyQuantOptions o16;
   if (a->bits == 16 && !a->symmetric) {
     /* 16-bit activations have zero point 0, as TFLite's 16x8 scheme: the

@@ -5,6 +5,13 @@
  * Floats are compared as ONNX's own runner does (numpy assert_allclose with
  * rtol 1e-3, atol 1e-7), integers exactly. int64 inputs (shape operands) are
  * given to the importer as constants, since dyad compiles static shapes.
+ *
+ * With --fold-scales[=MODE] each imported graph also goes through
+ * fold-scales (float requants become dyadic ones, rounded per MODE) and is
+ * verified again before it runs. A dyadic multiplier rounds exact and near
+ * ties differently from ONNX's float reference, so in this mode integer
+ * outputs may differ by 1; the tool counts the elements that are exact and
+ * those off by 1, and says whether the folded graph is integer-only.
  */
 #include <dirent.h>
 #include <math.h>
@@ -15,15 +22,45 @@
 
 #include "dyad/interp.h"
 #include "dyad/onnx.h"
+#include "dyad/quant.h"
 
 #define MAX_IO 32
 
+#define MAX_ONLY 16
+
 typedef struct Options {
-  int verbose;         /* print every test's outcome */
-  const char *xfail;   /* file listing expected failures (suite/test) */
-  const char *only;    /* run only tests whose name contains this */
-  const char *require; /* file listing tests (suite/test) that must pass */
+  int verbose;                /* print every test's outcome */
+  const char *xfail;          /* file listing expected failures (suite/test) */
+  const char *only[MAX_ONLY]; /* run only tests whose name contains one */
+  int nonly;
+  const char *require;     /* file listing tests (suite/test) that must pass */
+  int fold;                /* --fold-scales: run the folded graph */
+  DyFoldOptions fold_opts; /* its requant rounding */
 } Options;
+
+/* What --fold-scales found for one test (all its data sets) or a summary. */
+typedef struct FoldStats {
+  long long exact, off1, off_more; /* integer output elements */
+  int float_ops;           /* dy_verify_integer_only on the folded graph (most
+                              over the data sets) */
+  char float_msg[256];     /* its first complaints */
+  int tests, integer_only; /* summaries: tests counted, integer-only ones */
+} FoldStats;
+
+static const struct {
+  const char *name;
+  DyRounding r;
+} roundings[] = {{"tflite-double", DY_ROUND_TFLITE_DOUBLE},
+                 {"tflite-single", DY_ROUND_TFLITE_SINGLE},
+                 {"tosa-single", DY_ROUND_TOSA_SINGLE},
+                 {"tosa-double", DY_ROUND_TOSA_DOUBLE}};
+
+static const char *rounding_name(DyRounding r) {
+  for (size_t i = 0; i < sizeof roundings / sizeof roundings[0]; i++)
+    if (roundings[i].r == r)
+      return roundings[i].name;
+  return "?";
+}
 
 typedef struct Counts {
   int passed, failed, unsupported, xfailed, xpassed;
@@ -39,6 +76,17 @@ static void quiet_fn(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
   Quiet *q = ctx;
   if (sev == DY_ERROR && q->n++ == 0)
     snprintf(q->msg, sizeof q->msg, "%s", msg);
+}
+
+/* Collects the complaints of dy_verify_integer_only, joined by "; ". */
+static void collect_fn(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
+  FoldStats *s = ctx;
+  size_t len = strlen(s->float_msg);
+  (void)loc;
+  if (sev != DY_ERROR || len + 4 >= sizeof s->float_msg)
+    return;
+  snprintf(s->float_msg + len, sizeof s->float_msg - len, "%s%s",
+           len ? "; " : "", msg);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -96,10 +144,26 @@ static int elem_of_dtype(int dtype, DyElemType *e) {
   }
 }
 
+/* Element i of integer data of type e (one of elem_of_dtype's). */
+static int64_t int_at(const void *data, DyElemType e, int64_t i) {
+  switch (e) {
+  case DY_U8:
+    return ((const uint8_t *)data)[i];
+  case DY_I8:
+    return ((const int8_t *)data)[i];
+  case DY_I16:
+    return ((const int16_t *)data)[i];
+  default:
+    return ((const int32_t *)data)[i];
+  }
+}
+
 /* Compares an interpreter output with the expected tensor; on a mismatch
- * writes a reason into why. */
+ * writes a reason into why. With fs (--fold-scales), integer elements may
+ * be off by 1: every element is counted in fs, and only a larger
+ * difference fails. */
 static int compare(const DyTensor *got, const DyOnnxTensor *want, char *why,
-                   size_t n) {
+                   size_t n, FoldStats *fs) {
   DyElemType e;
   if (!elem_of_dtype(want->dtype, &e) || e != got->type.elem) {
     snprintf(why, n, "output type %s, expected %s",
@@ -115,6 +179,24 @@ static int compare(const DyTensor *got, const DyOnnxTensor *want, char *why,
   if (!same || got->nbytes != want->nbytes) {
     snprintf(why, n, "output shape differs");
     return 1;
+  }
+  if (e != DY_F32 && fs) {
+    int bad = 0;
+    for (int64_t i = 0; i < numel; i++) {
+      int64_t x = int_at(got->data, e, i), y = int_at(want->data, e, i);
+      int64_t diff = x > y ? x - y : y - x;
+      if (diff == 0) {
+        fs->exact++;
+      } else if (diff == 1) {
+        fs->off1++;
+      } else {
+        fs->off_more++;
+        if (!bad++)
+          snprintf(why, n, "element %lld: got %lld, expected %lld",
+                   (long long)i, (long long)x, (long long)y);
+      }
+    }
+    return bad != 0;
   }
   if (e != DY_F32) {
     if (memcmp(got->data, want->data, got->nbytes)) {
@@ -141,9 +223,10 @@ static int compare(const DyTensor *got, const DyOnnxTensor *want, char *why,
 
 typedef enum Outcome { PASS, FAIL, UNSUPPORTED } Outcome;
 
-/* Runs one data set of one test. */
+/* Runs one data set of one test; fs (NULL unless --fold-scales) gathers
+ * what folding did. */
 static Outcome run_set(const char *model, const char *setdir, char *why,
-                       size_t whyn) {
+                       size_t whyn, const Options *o, FoldStats *fs) {
   char **files;
   int nf = list_dir(setdir, "", &files);
   DyOnnxTensor ins[MAX_IO], outs[MAX_IO];
@@ -197,6 +280,31 @@ static Outcome run_set(const char *model, const char *setdir, char *why,
     rc = st == DY_ONNX_UNSUPPORTED ? UNSUPPORTED : FAIL;
     goto done;
   }
+  if (o->fold) {
+    /* the importer has verified g; fold, verify again, check integer-only */
+    q.n = 0;
+    q.msg[0] = 0;
+    if (dy_fold_scales(g, &o->fold_opts, &d)) {
+      snprintf(why, whyn, "fold-scales: %s", q.msg);
+      rc = FAIL;
+    } else if (dy_graph_verify(g, &d)) {
+      snprintf(why, whyn, "verify after fold-scales: %s", q.msg);
+      rc = FAIL;
+    } else {
+      FoldStats one;
+      memset(&one, 0, sizeof one);
+      DyDiag vd;
+      dy_diag_init(&vd);
+      vd.fn = collect_fn;
+      vd.ctx = &one;
+      one.float_ops = dy_verify_integer_only(g, &vd);
+      dy_diag_fini(&vd);
+      if (one.float_ops > fs->float_ops) {
+        fs->float_ops = one.float_ops;
+        memcpy(fs->float_msg, one.float_msg, sizeof fs->float_msg);
+      }
+    }
+  }
   DyTensor tin[MAX_IO], tout[MAX_IO];
   memset(tin, 0, sizeof tin);
   memset(tout, 0, sizeof tout);
@@ -230,12 +338,13 @@ static Outcome run_set(const char *model, const char *setdir, char *why,
              nout);
     rc = FAIL;
   }
+  q.n = 0;
   if (rc == PASS && dy_interp_run(g, tin, tout, &d)) {
     snprintf(why, whyn, "run: %s", q.msg);
     rc = FAIL;
   }
   for (int i = 0; rc == PASS && i < nout; i++)
-    if (compare(&tout[i], &outs[i], why, whyn))
+    if (compare(&tout[i], &outs[i], why, whyn, fs))
       rc = FAIL;
   for (int i = 0; i < g->noutputs && i < MAX_IO; i++)
     dy_tensor_free(&tout[i]);
@@ -250,7 +359,8 @@ done:
   return rc;
 }
 
-static Outcome run_test(const char *dir, char *why, size_t whyn) {
+static Outcome run_test(const char *dir, char *why, size_t whyn,
+                        const Options *o, FoldStats *fs) {
   char model[4200];
   snprintf(model, sizeof model, "%s/model.onnx", dir);
   char **sets;
@@ -261,7 +371,7 @@ static Outcome run_test(const char *dir, char *why, size_t whyn) {
   for (int i = 0; i < ns && rc == PASS; i++) {
     char setdir[4400];
     snprintf(setdir, sizeof setdir, "%s/%s", dir, sets[i]);
-    rc = run_set(model, setdir, why, whyn);
+    rc = run_set(model, setdir, why, whyn, o, fs);
   }
   free_list(sets, ns);
   return rc;
@@ -302,18 +412,28 @@ static int read_lines(const char *path, char ***out) {
 }
 
 int main(int argc, char **argv) {
-  Options o = {0, NULL, NULL, NULL};
+  Options o;
+  memset(&o, 0, sizeof o);
+  dy_fold_options_default(&o.fold_opts);
   const char *suites[16];
   int nsuites = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0) {
-      printf("usage: dyad-onnx-conformance [-v] [--xfail FILE] [--only S] "
-             "SUITE_DIR...\n"
-             "Runs every ONNX backend test under each SUITE_DIR (e.g.\n"
-             "/usr/share/libonnx-testdata/data/node) with the importer and\n"
-             "the reference interpreter. Exits 1 on a failure not listed in\n"
-             "the --xfail file, on a listed test that now passes, or when a\n"
-             "test listed in the --require file does not pass.\n");
+      printf(
+          "usage: dyad-onnx-conformance [-v] [--xfail FILE] [--require FILE]\n"
+          "           [--only S]... [--fold-scales[=MODE]] SUITE_DIR...\n"
+          "Runs every ONNX backend test under each SUITE_DIR (e.g.\n"
+          "/usr/share/libonnx-testdata/data/node) with the importer and\n"
+          "the reference interpreter. Exits 1 on a failure not listed in\n"
+          "the --xfail file, on a listed test that now passes, or when a\n"
+          "test listed in the --require file does not pass.\n"
+          "  --only S         run only tests whose name contains S (may be\n"
+          "                   repeated: a test matching any of them runs)\n"
+          "  --fold-scales[=MODE]  run each graph after fold-scales, with\n"
+          "                   dyadic requants rounded per MODE: tflite-double\n"
+          "                   (default), tflite-single, tosa-single or\n"
+          "                   tosa-double; integer outputs may then be off\n"
+          "                   by 1 (counted, and shown with the summary)\n");
       return 0;
     } else if (strcmp(argv[i], "-v") == 0) {
       o.verbose = 1;
@@ -322,7 +442,28 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--require") == 0 && i + 1 < argc) {
       o.require = argv[++i];
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
-      o.only = argv[++i];
+      if (o.nonly == MAX_ONLY) {
+        fprintf(stderr, "dyad-onnx-conformance: error: more than %d --only\n",
+                MAX_ONLY);
+        return 1;
+      }
+      o.only[o.nonly++] = argv[++i];
+    } else if (strcmp(argv[i], "--fold-scales") == 0 ||
+               strncmp(argv[i], "--fold-scales=", 14) == 0) {
+      const char *mode = argv[i][13] == '=' ? argv[i] + 14 : "tflite-double";
+      size_t k = 0, nr = sizeof roundings / sizeof roundings[0];
+      while (k < nr && strcmp(roundings[k].name, mode) != 0)
+        k++;
+      if (k == nr) {
+        fprintf(stderr,
+                "dyad-onnx-conformance: error: --fold-scales: unknown "
+                "rounding '%s' (tflite-double, tflite-single, tosa-single "
+                "or tosa-double)\n",
+                mode);
+        return 1;
+      }
+      o.fold = 1;
+      o.fold_opts.rounding = roundings[k].r;
     } else if (argv[i][0] == '-') {
       fprintf(stderr, "dyad-onnx-conformance: error: unknown option '%s'\n",
               argv[i]);
@@ -352,6 +493,8 @@ int main(int argc, char **argv) {
   }
   char *passed_ok = calloc((size_t)nrq + 1, 1);
   Counts total = {0, 0, 0, 0, 0};
+  FoldStats ftotal;
+  memset(&ftotal, 0, sizeof ftotal);
   int bad = 0;
   for (int s = 0; s < nsuites; s++) {
     char **tests;
@@ -364,15 +507,22 @@ int main(int argc, char **argv) {
     const char *sname = strrchr(suites[s], '/');
     sname = sname && sname[1] ? sname + 1 : suites[s];
     Counts c = {0, 0, 0, 0, 0};
+    FoldStats fsuite;
+    memset(&fsuite, 0, sizeof fsuite);
     for (int t = 0; t < nt; t++) {
-      if (o.only && !strstr(tests[t], o.only))
+      int match = !o.nonly;
+      for (int k = 0; k < o.nonly && !match; k++)
+        match = strstr(tests[t], o.only[k]) != NULL;
+      if (!match)
         continue;
       char dir[4096], why[600] = "";
       snprintf(dir, sizeof dir, "%s/%s", suites[s], tests[t]);
       struct stat st;
       if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         continue;
-      Outcome r = run_test(dir, why, sizeof why);
+      FoldStats fs;
+      memset(&fs, 0, sizeof fs);
+      Outcome r = run_test(dir, why, sizeof why, &o, o.fold ? &fs : NULL);
       int xfail = is_xfail(xf, nx, sname, tests[t]);
       const char *tag;
       if (r == PASS && xfail) {
@@ -399,14 +549,43 @@ int main(int argc, char **argv) {
         if (strcmp(rq[k], key) == 0)
           passed_ok[k] = 1;
       }
+      char folded[512] = "";
+      if (o.fold && r != UNSUPPORTED) {
+        char more[64] = "", io[300];
+        if (fs.off_more)
+          snprintf(more, sizeof more, ", %lld off by more", fs.off_more);
+        if (fs.float_ops)
+          snprintf(io, sizeof io, "not integer-only (%d: %s)", fs.float_ops,
+                   fs.float_msg);
+        else
+          snprintf(io, sizeof io, "integer-only");
+        snprintf(folded, sizeof folded,
+                 "%sfolded: %lld elements exact, %lld off by 1%s; %s",
+                 why[0] ? "; " : ": ", fs.exact, fs.off1, more, io);
+        fsuite.exact += fs.exact;
+        fsuite.off1 += fs.off1;
+        fsuite.off_more += fs.off_more;
+        fsuite.tests++;
+        fsuite.integer_only += fs.float_ops == 0;
+      }
       if (o.verbose || r == FAIL || (r == PASS && xfail))
-        printf("%s: %s/%s%s%s\n", tag, sname, tests[t], why[0] ? ": " : "",
-               why);
+        printf("%s: %s/%s%s%s%s\n", tag, sname, tests[t], why[0] ? ": " : "",
+               why, folded);
     }
     printf("%s: %d passed, %d failed, %d expected failures, %d unsupported"
            "%s\n",
            sname, c.passed, c.failed, c.xfailed, c.unsupported,
            c.xpassed ? " (and unexpected passes)" : "");
+    if (o.fold)
+      printf("%s: folded (%s): %lld elements exact, %lld off by 1, %lld off "
+             "by more; %d of %d tests integer-only\n",
+             sname, rounding_name(o.fold_opts.rounding), fsuite.exact,
+             fsuite.off1, fsuite.off_more, fsuite.integer_only, fsuite.tests);
+    ftotal.exact += fsuite.exact;
+    ftotal.off1 += fsuite.off1;
+    ftotal.off_more += fsuite.off_more;
+    ftotal.tests += fsuite.tests;
+    ftotal.integer_only += fsuite.integer_only;
     total.passed += c.passed;
     total.failed += c.failed;
     total.unsupported += c.unsupported;
@@ -418,6 +597,11 @@ int main(int argc, char **argv) {
          "%d unexpected passes\n",
          total.passed, total.failed, total.xfailed, total.unsupported,
          total.xpassed);
+  if (o.fold)
+    printf("total: folded (%s): %lld elements exact, %lld off by 1, %lld off "
+           "by more; %d of %d tests integer-only\n",
+           rounding_name(o.fold_opts.rounding), ftotal.exact, ftotal.off1,
+           ftotal.off_more, ftotal.integer_only, ftotal.tests);
   for (int k = 0; k < nrq; k++)
     if (!passed_ok[k]) {
       printf("REQUIRED: %s did not pass\n", rq[k]);

@@ -9,6 +9,7 @@
 #include "dyad/npy.h"
 #include "dyad/onnx.h"
 #include "dyad/text.h"
+#include "dyad_cmds.h"
 
 #ifndef DYAD_VERSION
 #define DYAD_VERSION "0"
@@ -16,7 +17,7 @@
 
 static const DyLoc none = {NULL, 0, 0};
 
-static void usage(FILE *out) {
+void dyad_usage(FILE *out) {
   fputs(
       "usage: dyad COMMAND [options]\n"
       "\n"
@@ -35,6 +36,30 @@ static void usage(FILE *out) {
       "      import an ONNX model (opsets 7 to 21) into the .dy text form;\n"
       "      rank-4 inputs and outputs keep the model's NCHW layout unless\n"
       "      --layout=nhwc\n"
+      "  quantize MODEL --calib DATA [scheme options] -o OUT.dy\n"
+      "      post-training quantization: folds batchnorm, calibrates on DATA\n"
+      "      (a .npy batch along axis 0, or a directory of .npy files),\n"
+      "      quantizes and folds every scale into integer requants\n"
+      "      --emit=calibrated|qdq|integer   the level written (integer)\n"
+      "      --require-integer  fail unless the result is integer-only\n"
+      "      calibration: --observer=minmax|moving-average|percentile|\n"
+      "        entropy|mse  --percentile=99.99 --bins=2048 --averaging=0.01\n"
+      "      weights: --weight-bits=2..8 (8) --weight-signed=0|1 (1)\n"
+      "        --weight-symmetric=0|1 (1) --weight-narrow=0|1 (1)\n"
+      "        --granularity=per-tensor|per-channel|per-group (per-channel)\n"
+      "        --group-size=N (32) --weight-rounding=half-even|half-away|\n"
+      "        stochastic (half-even) --seed=N\n"
+      "      activations: --act-bits=8|16 (8) --act-signed=0|1 (1)\n"
+      "        --act-symmetric=0|1 (0) --act-narrow=0|1 (0)\n"
+      "        --activations=static|dynamic (static) --integer-io=0|1 (0)\n"
+      "      --skip=NAME[:NAME...]  --skip-ops=OP[:OP...]  layers kept float\n"
+      "      --rounding=tflite-double|tflite-single|tosa-single|tosa-double|\n"
+      "        float   requant rounding (tflite-double)\n"
+      "  report MODEL --calib DATA --data FILE.npy [--labels FILE.npy]\n"
+      "         [scheme options] [--top=N]\n"
+      "      quantizes as 'quantize' does, runs float, fake-quant (QDQ) and\n"
+      "      integer levels over FILE.npy and prints per-tensor SQNR (worst\n"
+      "      first), top-1 agreement and, with labels, top-1 accuracy\n"
       "\n"
       "options:\n"
       "  --help, --version\n"
@@ -171,7 +196,7 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0) {
-      usage(stdout);
+      dyad_usage(stdout);
       return 0;
     } else if (strcmp(a, "--input") == 0 || strcmp(a, "-i") == 0) {
       if (i + 1 >= argc) {
@@ -390,7 +415,7 @@ static int cmd_import(int argc, char **argv, DyDiag *d) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0) {
-      usage(stdout);
+      dyad_usage(stdout);
       return 0;
     } else if (strcmp(a, "-o") == 0) {
       if (i + 1 >= argc) {
@@ -440,12 +465,12 @@ int main(int argc, char **argv) {
   dy_diag_init(&d);
   int rc;
   if (argc < 2) {
-    usage(stderr);
+    dyad_usage(stderr);
     return 1;
   }
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
-    usage(stdout);
+    dyad_usage(stdout);
     return 0;
   }
   if (strcmp(argv[1], "--version") == 0) {
@@ -458,6 +483,10 @@ int main(int argc, char **argv) {
     rc = cmd_run(argc - 2, argv + 2, &d);
   } else if (strcmp(argv[1], "import") == 0) {
     rc = cmd_import(argc - 2, argv + 2, &d);
+  } else if (strcmp(argv[1], "quantize") == 0) {
+    rc = dyad_cmd_quantize(argc - 2, argv + 2, &d);
+  } else if (strcmp(argv[1], "report") == 0) {
+    rc = dyad_cmd_report(argc - 2, argv + 2, &d);
   } else {
     dy_error(&d, none, "unknown command '%s' (see dyad --help)", argv[1]);
     rc = 1;
