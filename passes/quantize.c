@@ -277,7 +277,7 @@ static DyValue *quantize_weights(DyGraph *g, const DyQuantOptions *o,
       p = p * bshape[k] + (blk[k] ? c[k] / blk[k] : 0);
     pidx[i] = p;
     if (!isfinite(wd[i])) {
-      dy_error(d, layer->loc, "weight '%%%s' holds a non-finite value",
+      dy_error(d, w->def->loc, "weight '%%%s' holds a non-finite value",
                w->name);
       goto done;
     }
@@ -372,6 +372,56 @@ done:
   free(zp);
   free(data);
   return res;
+}
+
+/* A constant operand of add / mul / concat, per tensor with the
+ * activation scheme. */
+static DyValue *quantize_const_act(DyGraph *g, const DyQuantOptions *o,
+                                   DyValue *c, DyDiag *d) {
+  int64_t n = dy_type_numel(&c->type);
+  const float *cd = c->def->data->data;
+  double lo = 0, hi = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (!isfinite(cd[i])) {
+      dy_error(d, c->def->loc, "constant '%%%s' holds a non-finite value",
+               c->name);
+      return NULL;
+    }
+    lo = fmin(lo, cd[i]);
+    hi = fmax(hi, cd[i]);
+  }
+  double sc;
+  int64_t zp, qmin, qmax;
+  dy_choose_qparams(&o->acts, lo, hi, &sc, &zp, &qmin, &qmax);
+  DyElemType st = scheme_range(&o->acts, &qmin, &qmax);
+  DyType qt = c->type;
+  qt.elem = st;
+  qt.quant = make_quant(g, st, qmin, qmax, sc, zp);
+  size_t es = dy_elem_size(st);
+  unsigned char *buf = malloc((size_t)(n ? n : 1) * es);
+  if (!buf) {
+    dy_error(d, c->def->loc, "out of memory");
+    return NULL;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    double r = nearbyint((double)cd[i] / sc) + (double)zp;
+    int64_t v = r < (double)qmin ? qmin : r > (double)qmax ? qmax : (int64_t)r;
+    if (st == DY_I16) {
+      int16_t x = (int16_t)v;
+      memcpy(buf + i * 2, &x, 2);
+    } else {
+      buf[i] = (unsigned char)(int8_t)v;
+    }
+  }
+  char name[256];
+  snprintf(name, sizeof name, "%s_q", c->name);
+  DyValue *res = dy_build_const(g, c->def, name, qt, buf, DY_FORM_DENSE);
+  free(buf);
+  res->def->loc = c->def->loc;
+  snprintf(name, sizeof name, "%s_dq", c->name);
+  DyValue *dq = dy_build_op(g, c->def, DY_OP_DEQUANTIZE, 1, &res, c->type, name);
+  dq->def->loc = c->def->loc;
+  return dq;
 }
 
 /* Inserts `q = quantize v; dq = dequantize q` after v's definition and
@@ -535,8 +585,8 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
       continue;
     if (!r) {
       dy_error(d, g->loc,
-               "input '%%%s' has no range: run calibrate first (or give "
-               "--dynamic)",
+               "input '%%%s' has no range: run calibrate first, or quantize "
+               "activations dynamically (activations=dynamic)",
                v->name);
       goto fail;
     }
@@ -602,6 +652,23 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
       continue;
     }
     insert_qdq(g, v, params[k], o->integer_io);
+  }
+  /* constant operands of add, mul and concat */
+  for (DyOp *op = g->first; op; op = op->next) {
+    if ((op->kind != DY_OP_ADD && op->kind != DY_OP_MUL &&
+         op->kind != DY_OP_CONCAT) ||
+        !is_f32(op->results[0]) || skipped(o, op))
+      continue;
+    int any_q = 0;
+    for (int k = 0; k < op->noperands; k++)
+      any_q |= dq_source(op->operands[k]) != NULL;
+    for (int k = 0; k < op->noperands && any_q; k++)
+      if (is_const(op->operands[k]) && is_f32(op->operands[k])) {
+        DyValue *dq = quantize_const_act(g, o, op->operands[k], d);
+        if (!dq)
+          goto fail;
+        op->operands[k] = dq;
+      }
   }
   /* weights and biases of the quantized layers */
   for (DyOp *op = g->first; op; op = op->next) {
