@@ -66,11 +66,16 @@ static const char *rounding_name(DyRounding r) {
   return "tflite-double";
 }
 
+/* Scales as the interpreter's dequantize uses them: rounded to f32 (as
+ * ONNX and TFLite store them); multipliers are computed from these. */
+#define F32(s) ((double)(float)(s))
+
 typedef struct Fold {
   DyGraph *g;
   const DyFoldOptions *o;
   DyDiag *d;
   int failed;
+  int noted; /* the current island's reason was already reported */
 } Fold;
 
 /* --- small builders --- */
@@ -223,7 +228,7 @@ static void act_clamp(const DyOp *act, const DyQuant *yq, int64_t *lo,
   *hi = yq->qmax;
   if (!act)
     return;
-  double s = yq->scales[0];
+  double s = F32(yq->scales[0]);
   int64_t z = yq->zero_points[0];
   double mn = act->kind == DY_OP_RELU ? 0 : dy_op_float(act, "min", -INFINITY);
   double mx = act->kind == DY_OP_RELU ? INFINITY : dy_op_float(act, "max",
@@ -257,13 +262,14 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     dy_note(f->d, core->loc,
             "%s with per-group weights stays in simulated (fake-quant) form",
             dy_op_name(core->kind));
+    f->noted = 1;
     return NULL;
   }
   if (!is_conv && w->type.rank != 2)
     return NULL;
   int64_t OC = w->type.dims[oc_axis];
   int64_t n = dy_type_numel(&w->type), K = n / (OC ? OC : 1);
-  double sx = xq->scales[0], sy = yq->scales[0];
+  double sx = F32(xq->scales[0]), sy = F32(yq->scales[0]);
   int64_t zx = xq->zero_points[0], zy = yq->zero_points[0];
   /* bias in i32 at s_x * s_w[c] */
   int32_t *bias = calloc((size_t)(OC ? OC : 1), sizeof *bias);
@@ -279,18 +285,18 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   if (bv && !(is_const(bq) || is_const(bv)))
     goto done; /* a computed bias: not this pattern */
   for (int64_t c = 0; c < OC; c++) {
-    double sw = wq->scales[wq->kind == DY_QUANT_PER_AXIS ? c : 0];
+    double sw = F32(wq->scales[wq->kind == DY_QUANT_PER_AXIS ? c : 0]);
     double sb = sx * sw, b = 0;
     if (bq && bq->type.elem == DY_I32 && bq->type.quant) {
       const DyQuant *q = bq->type.quant;
       int64_t k = q->kind == DY_QUANT_PER_AXIS ? c : 0;
       int32_t raw = ((const int32_t *)bq->def->data->data)[c];
-      if (fabs(q->scales[k] - sb) <= 1e-6 * sb && q->zero_points[k] == 0) {
+      if (fabs(F32(q->scales[k]) - sb) <= 1e-6 * sb && q->zero_points[k] == 0) {
         bias[c] = raw; /* already at s_x * s_w */
         real[c] = sb / sy;
         continue;
       }
-      b = ((double)raw - (double)q->zero_points[k]) * q->scales[k];
+      b = ((double)raw - (double)q->zero_points[k]) * F32(q->scales[k]);
     } else if (bv && is_const(bv) && bv->type.elem == DY_F32) {
       b = ((const float *)bv->def->data->data)[c];
     } else if (bv) {
@@ -400,7 +406,7 @@ static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     return NULL;
   const DyQuant *aq = a->type.quant, *bq = b->type.quant, *yq = ty->quant;
   int ls = ty->elem == DY_I16 ? 15 : 20;
-  double sa = aq->scales[0], sb = bq->scales[0], sy = yq->scales[0];
+  double sa = F32(aq->scales[0]), sb = F32(bq->scales[0]), sy = F32(yq->scales[0]);
   double twice = 2 * fmax(sa, sb);
   double ra = sa / twice, rb = sb / twice, ro = twice / (ldexp(1, ls) * sy);
   char nb[256];
@@ -442,7 +448,7 @@ static DyValue *fold_mul(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
                            plain(&core->results[0]->type, DY_I32),
                            vname(nb, sizeof nb, base, "_prod"));
   p->def->loc = core->loc;
-  double r = aq->scales[0] * bq->scales[0] / yq->scales[0];
+  double r = F32(aq->scales[0]) * F32(bq->scales[0]) / F32(yq->scales[0]);
   int64_t lo, hi;
   act_clamp(act, yq, &lo, &hi);
   return build_requant(f, qop, p, ty, 1, &r, -1, 0, yq->zero_points[0], lo, hi,
@@ -453,7 +459,7 @@ static DyValue *fold_mul(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
 static DyValue *rescale_to(Fold *f, DyOp *before, DyValue *x, const DyType *to,
                            const DyOp *act, const char *name, DyLoc loc) {
   const DyQuant *xq = x->type.quant, *yq = to->quant;
-  double r = xq->scales[0] / yq->scales[0];
+  double r = F32(xq->scales[0]) / F32(yq->scales[0]);
   int64_t lo, hi;
   act_clamp(act, yq, &lo, &hi);
   return build_requant(f, before, x, to, 1, &r, -1, xq->zero_points[0],
@@ -506,7 +512,7 @@ static DyValue *fold_pool(Fold *f, DyOp *core, DyOp *qop) {
   for (int i = 0; i < core->nattrs; i++)
     if (strcmp(core->attrs[i].name, "range") != 0)
       dy_op_add_attr(f->g, m->def, &core->attrs[i]);
-  double r = xq->scales[0] / (ldexp(1, k) * yq->scales[0]);
+  double r = F32(xq->scales[0]) / (ldexp(1, k) * F32(yq->scales[0]));
   return build_requant(f, qop, m, ty, 1, &r, -1, 0, yq->zero_points[0],
                        yq->qmin, yq->qmax, base, qop->loc);
 }
@@ -642,12 +648,13 @@ static DyValue *fold_softmax(Fold *f, DyOp *core, DyOp *qop) {
   if (!x || !is_per_tensor(ty->quant) || x->type.elem == DY_I32)
     return NULL;
   int N;
-  double m = frexp(ty->quant->scales[0], &N);
+  double m = frexp(F32(ty->quant->scales[0]), &N);
   N = 1 - N; /* scale = 0.5 * 2^(1-N') */
   if (m != 0.5 || N < 0 || N > 30) {
     dy_note(f->d, core->loc,
             "softmax output scale %g is not 2^-N: it stays float",
             ty->quant->scales[0]);
+    f->noted = 1;
     return NULL;
   }
   int64_t lo, hi;
@@ -659,7 +666,7 @@ static DyValue *fold_softmax(Fold *f, DyOp *core, DyOp *qop) {
     f->failed = 1;
     return NULL;
   }
-  double sx = x->type.quant->scales[0];
+  double sx = F32(x->type.quant->scales[0]);
   for (int64_t k = 0; k < L; k++)
     tab[k] = (int32_t)nearbyint(ldexp(exp(-sx * (double)k), 20));
   char nb[256];
@@ -852,7 +859,7 @@ static int single_use(const DyGraph *g, const DyValue *v) {
 }
 
 int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
-  Fold f = {g, o, d, 0};
+  Fold f = {g, o, d, 0, 0};
   hoist_weight_layout(&f);
   if (!o->float_requant)
     for (DyOp *op = g->first; op && !f.failed; op = op->next)
@@ -875,6 +882,7 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
       }
     }
     DyValue *y = NULL;
+    f.noted = 0;
     switch (core->kind) {
     case DY_OP_CONV2D:
     case DY_OP_MATMUL:
@@ -923,7 +931,7 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
       break;
     }
     if (!y) {
-      if (!f.failed)
+      if (!f.failed && !f.noted)
         dy_note(d, core->loc, "'%s' -> '%%%s' stays float", dy_op_name(core->kind),
                 qop->results[0]->name);
       continue;

@@ -442,10 +442,19 @@ static DyValue *insert_qdq(DyGraph *g, DyValue *v, const DyQuant *qp,
   dq->def->loc = q->def->loc;
   dy_value_replace_all_uses(g, v, dq);
   q->def->operands[0] = v;
-  if (integer_io)
+  if (integer_io) {
     for (int i = 0; i < g->noutputs; i++)
       if (g->outputs[i] == dq)
         g->outputs[i] = q;
+  } else if (dy_value_is_output(g, dq)) {
+    /* the graph output keeps its name (dyad run names files after it);
+     * the float value before the quantize takes a new one */
+    const char *orig = v->name;
+    snprintf(name, sizeof name, "%s_float", orig);
+    v->name = dy_graph_unique_name(g, name);
+    dy_graph_release_name(g, dq->name);
+    dq->name = orig;
+  }
   return q;
 }
 
@@ -572,8 +581,9 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     goto done;
   }
   /* already quantized values (an imported QDQ model) are left alone */
-  DyPtrSet done_set;
+  DyPtrSet done_set, qin; /* already quantized; to be quantized */
   dy_ptrset_init(&done_set);
+  dy_ptrset_init(&qin);
   for (DyOp *op = g->first; op; op = op->next)
     if (op->kind == DY_OP_QUANTIZE)
       dy_ptrset_add(&done_set, op->operands[0]);
@@ -597,6 +607,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     params[n] = make_quant(g, scheme_range(a, &qmin, &qmax), qmin, qmax, sc,
                            zp);
     vals[n++] = v;
+    dy_ptrset_add(&qin, v);
   }
   for (DyOp *op = g->first; op; op = op->next) {
     if (op->kind == DY_OP_CONST || op->nresults != 1 ||
@@ -615,6 +626,9 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
         !skipped(o, user))
       continue;
     const DyQuant *qp = NULL;
+    if (!range_of(v) &&
+        !(q_op && is_layout(op->kind) && dy_ptrset_has(&qin, op->operands[0])))
+      continue; /* not calibrated (e.g. left float in a QDQ model) */
     if (q_op && fixed_params(g, o, op, &qp)) {
     } else if (q_op && is_layout(op->kind)) {
       /* same parameters as the input, so that the op moves stored values */
@@ -634,6 +648,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     }
     params[n] = qp;
     vals[n++] = v;
+    dy_ptrset_add(&qin, v);
   }
   for (int k = 0; k < n; k++) {
     DyValue *v = vals[k];
@@ -707,6 +722,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
   rc = 0;
 fail:
   dy_ptrset_fini(&done_set);
+  dy_ptrset_fini(&qin);
 done:
   free(vals);
   free(params);

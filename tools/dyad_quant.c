@@ -432,6 +432,18 @@ int dyad_cmd_report(int argc, char **argv, DyDiag *d) {
       r.t[r.n].qname = op->results[0]->name;
       r.t[r.n++].fname = op->operands[0]->name;
     }
+  /* a graph output keeps its name through quantize: the quantize before
+   * the exit dequantize reads a renamed float value, which is the float
+   * graph's output of the same index */
+  for (int k = 0; k < q->noutputs && k < g->noutputs; k++) {
+    const DyOp *dq = q->outputs[k]->def;
+    if (!dq || dq->kind != DY_OP_DEQUANTIZE || !dq->operands[0]->def ||
+        dq->operands[0]->def->kind != DY_OP_QUANTIZE)
+      continue;
+    for (int t = 0; t < r.n; t++)
+      if (strcmp(r.t[t].qname, dq->operands[0]->name) == 0)
+        r.t[t].fname = g->outputs[k]->name;
+  }
   const DyGraph *levels[3] = {g, q, i};
   int64_t correct[3] = {0, 0, 0}, agree_fq = 0, agree_iq = 0;
   int tty = isatty(2);
