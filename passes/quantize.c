@@ -5,8 +5,8 @@
  * conv2d / matmul weights become quantized constants behind a
  * `dequantize`, and their bias an i32 constant at scale s_x * s_w. Run as
  * is, the graph simulates quantization (fake-quant); fold-scales turns it
- * into integer ops. Choices follow TFLite's converter: a conv2d, matmul or
- * add feeding only a relu / clip is not quantized itself (the activation is
+ * into integer ops. Choices follow TFLite's converter: a conv2d, matmul,
+ * add or mul feeding only a relu / clip is not quantized itself (the activation is
  * fused), layout ops keep their input's parameters, and softmax, sigmoid
  * and tanh outputs have fixed parameters. */
 #include <float.h>
@@ -621,7 +621,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     DyOp *user = single_user(g, v);
     if (q_op &&
         (op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL ||
-         op->kind == DY_OP_ADD) &&
+         op->kind == DY_OP_ADD || op->kind == DY_OP_MUL) &&
         user && (user->kind == DY_OP_RELU || user->kind == DY_OP_CLIP) &&
         !skipped(o, user))
       continue;
