@@ -950,8 +950,8 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
   /* integer conv2d / matmul: input_zp overrides x's zero point (the pass
    * that folds the zero point's cross term into the bias sets it to 0) */
   const DyAttr *izp = int_zp ? dy_op_attr(op, "input_zp") : NULL;
-  if (izp && (izp->kind != DY_ATTR_INT || izp->i < INT32_MIN ||
-              izp->i > INT32_MAX))
+  if (izp &&
+      (izp->kind != DY_ATTR_INT || izp->i < INT32_MIN || izp->i > INT32_MAX))
     return op_fail(op, d, "input_zp must be an i32 integer");
   if (op->noperands > MAX_NUMERIC_OPERANDS) {
     op_fail(op, d, "too many operands");
@@ -970,12 +970,12 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
     }
     for (int64_t j = 0; j < n; j++)
       bufs[i][j] =
-          int_zp ? (double)(load_int(operands[i].data, t->elem, j) -
-                            (i == 0 && izp ? izp->i
-                             : t->quant
-                                 ? t->quant->zero_points[qmap_index(&m, j)]
-                                 : 0))
-                 : load_value(t, &m, operands[i].data, j);
+          int_zp
+              ? (double)(load_int(operands[i].data, t->elem, j) -
+                         (i == 0 && izp ? izp->i
+                          : t->quant ? t->quant->zero_points[qmap_index(&m, j)]
+                                     : 0))
+              : load_value(t, &m, operands[i].data, j);
   }
   int64_t ny = numel(ty);
   y = calloc((size_t)(ny ? ny : 1), sizeof(double));
@@ -1264,8 +1264,9 @@ static int eval_dequantize(const DyOp *op, const DyTensor *operands,
         numel(ts) != 1 ||
         (op->noperands == 3 && (op->operands[2]->type.elem != tx->elem ||
                                 numel(&op->operands[2]->type) != 1)))
-      return op_fail(op, d, "run-time dequantize takes a plain integer x, "
-                            "an f32 scale and a zero point of x's type");
+      return op_fail(op, d,
+                     "run-time dequantize takes a plain integer x, "
+                     "an f32 scale and a zero point of x's type");
     if (expect_result_dims(op, d, tx->rank, tx->dims) ||
         dy_tensor_alloc(&out[0], ty, d))
       return 1;
@@ -1514,8 +1515,9 @@ static int eval_int_softmax(const DyOp *op, const DyTensor *operands,
                    (long long)shift);
   if (tx->elem == DY_F32 || tx->elem == DY_I32 || tt->elem != DY_I32 ||
       tt->quant || tt->rank != 1 || ty->elem == DY_F32 || ty->elem == DY_I32)
-    return op_fail(op, d, "integer softmax takes an integer x of at most 16 "
-                          "bits, an i32 table and gives at most 16 bits");
+    return op_fail(op, d,
+                   "integer softmax takes an integer x of at most 16 "
+                   "bits, an i32 table and gives at most 16 bits");
   int64_t lo, hi;
   int_range(tx, &lo, &hi);
   if (tt->dims[0] < hi - lo + 1)
@@ -1540,8 +1542,9 @@ static int eval_int_softmax(const DyOp *op, const DyTensor *operands,
         int64_t e = load_int(operands[1].data, DY_I32, k);
         if (e < 0 || sum > INT64_MAX / 4 - e) {
           dy_tensor_free(&out[0]);
-          return op_fail(op, d, "softmax table entries must be >= 0 and "
-                                "their sum below 2^61");
+          return op_fail(op, d,
+                         "softmax table entries must be >= 0 and "
+                         "their sum below 2^61");
         }
         sum += e;
       }
@@ -1557,7 +1560,9 @@ static int eval_int_softmax(const DyOp *op, const DyTensor *operands,
         int64_t qlo, qhi;
         int_range(ty, &qlo, &qhi);
         store_int(out[0].data, ty->elem, base + j * inner,
-                  y < qlo ? qlo : y > qhi ? qhi : y);
+                  y < qlo   ? qlo
+                  : y > qhi ? qhi
+                            : y);
       }
     }
   return 0;

@@ -607,9 +607,9 @@ static int check_elem_types(const DyOp *op, DyDiag *d) {
                    "integer operand");
       if (!is_float_tensor(sc) || sc->rank != 0)
         return BAD("'dequantize' scale must be tensor<f32>");
-      if (op->noperands == 3 && (op->operands[2]->type.elem != x->elem ||
-                                 op->operands[2]->type.quant ||
-                                 op->operands[2]->type.rank != 0))
+      if (op->noperands == 3 &&
+          (op->operands[2]->type.elem != x->elem ||
+           op->operands[2]->type.quant || op->operands[2]->type.rank != 0))
         return BAD("'dequantize' zero point must be a rank-0 tensor of the "
                    "operand's element type");
       if (!is_float_tensor(r))

@@ -25,7 +25,7 @@ void dy_calib_options_default(DyCalibOptions *o) {
 }
 
 static const char *const observer_names[] = {"minmax", "moving-average",
-                                              "percentile", "entropy", "mse"};
+                                             "percentile", "entropy", "mse"};
 
 int dy_observer_from_name(const char *s, DyObserver *out) {
   for (int i = 0; i < 5; i++)
@@ -64,8 +64,8 @@ static int add_file(const DyValue *in, const char *path, DyCalibData *c,
     goto done;
   }
   /* exactly the input's shape, or [N, rest] for an input [1, rest] */
-  int same = a.rank == t->rank, batch = t->rank >= 1 && t->dims[0] == 1 &&
-                                        a.rank == t->rank;
+  int same = a.rank == t->rank,
+      batch = t->rank >= 1 && t->dims[0] == 1 && a.rank == t->rank;
   for (int i = 0; i < a.rank && i < t->rank; i++) {
     same &= a.dims[i] == t->dims[i];
     if (i > 0)
@@ -134,8 +134,9 @@ int dy_calib_data_load(const DyGraph *g, const char *path, DyCalibData *out,
   int cap = 0;
   struct stat st;
   if (stat(path, &st) != 0) {
-    dy_error(d, loc, "cannot read calibration data: no such file or "
-                     "directory");
+    dy_error(d, loc,
+             "cannot read calibration data: no such file or "
+             "directory");
     return 1;
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -200,11 +201,11 @@ int dy_calib_data_load(const DyGraph *g, const char *path, DyCalibData *out,
 
 typedef struct Stat {
   const DyValue *v;
-  double min, max;       /* over all samples */
+  double min, max;         /* over all samples */
   double ema_min, ema_max; /* moving average of per-sample ranges */
   int seen;
-  double *hist;    /* bins over [min, max] */
-  double *absh;    /* bins over [0, max |x|] (entropy) */
+  double *hist; /* bins over [min, max] */
+  double *absh; /* bins over [0, max |x|] (entropy) */
 } Stat;
 
 typedef struct Calib {
@@ -296,8 +297,8 @@ static double entropy_threshold(const Stat *s, int bins, int bits) {
     h[0] = h[1];
   double best = INFINITY;
   int best_i = bins;
-  double *p = malloc((size_t)bins * sizeof *p), *q = malloc((size_t)bins *
-                                                            sizeof *q);
+  double *p = malloc((size_t)bins * sizeof *p),
+         *q = malloc((size_t)bins * sizeof *q);
   if (!p || !q) {
     free(p);
     free(q);
@@ -323,8 +324,8 @@ static double entropy_threshold(const Stat *s, int bins, int bits) {
     /* Q: the first i bins merged into `levels` chunks, each chunk's mass
      * spread evenly over its non-empty bins */
     for (int j = 0; j < levels; j++) {
-      int a = (int)((int64_t)j * i / levels), b = (int)((int64_t)(j + 1) * i /
-                                                        levels);
+      int a = (int)((int64_t)j * i / levels),
+          b = (int)((int64_t)(j + 1) * i / levels);
       double mass = 0;
       int nz = 0;
       for (int k = a; k < b; k++) {
@@ -372,7 +373,7 @@ static void mse_range(const Stat *s, int bins, int bits, double *lo,
       if (s->hist[i] == 0)
         continue;
       double c = s->min + w * (i + 0.5);
-      double e = c < l ? (l - c) * (l - c)
+      double e = c < l   ? (l - c) * (l - c)
                  : c > h ? (c - h) * (c - h)
                          : step * step / 12;
       err += s->hist[i] * e;
@@ -398,8 +399,8 @@ static int run_all(const DyGraph *g, const DyCalibData *data, Calib *c,
                    DyDiag *d) {
   int total = data->nsamples;
   int tty = c->o->progress && isatty(2);
-  DyTensor *outs = calloc((size_t)(g->noutputs ? g->noutputs : 1),
-                          sizeof *outs);
+  DyTensor *outs =
+      calloc((size_t)(g->noutputs ? g->noutputs : 1), sizeof *outs);
   if (!outs) {
     dy_error(d, g->loc, "out of memory");
     return 1;
@@ -434,8 +435,9 @@ int dy_calibrate(DyGraph *g, const DyCalibData *data, const DyCalibOptions *o,
   if (o->bins < 16 || o->bins > (1 << 20) || o->bits < 2 || o->bits > 16 ||
       !(o->percentile > 50 && o->percentile <= 100) ||
       !(o->averaging > 0 && o->averaging <= 1)) {
-    dy_error(d, g->loc, "calibration options out of range (bins 16..2^20, "
-                        "bits 2..16, percentile (50, 100], averaging (0, 1])");
+    dy_error(d, g->loc,
+             "calibration options out of range (bins 16..2^20, "
+             "bits 2..16, percentile (50, 100], averaging (0, 1])");
     return 1;
   }
   Calib c = {o, NULL, 0, 1};
@@ -453,8 +455,8 @@ int dy_calibrate(DyGraph *g, const DyCalibData *data, const DyCalibOptions *o,
         op->results[0]->type.elem == DY_F32 && !op->results[0]->type.quant)
       c.stats[c.n++].v = op->results[0];
   int rc = run_all(g, data, &c, d);
-  int hist = o->observer == DY_OBS_PERCENTILE || o->observer == DY_OBS_ENTROPY ||
-             o->observer == DY_OBS_MSE;
+  int hist = o->observer == DY_OBS_PERCENTILE ||
+             o->observer == DY_OBS_ENTROPY || o->observer == DY_OBS_MSE;
   if (!rc && hist) {
     for (int i = 0; i < c.n && !rc; i++) {
       c.stats[i].hist = calloc((size_t)o->bins, sizeof(double));

@@ -101,8 +101,8 @@ static DyValue *build_requant(Fold *f, DyOp *before, DyValue *x,
     dy_op_set_floats(g, op, "scale", n, real);
     dy_op_set_str(g, op, "rounding", "float");
   } else {
-    int64_t *M = malloc((size_t)n * sizeof *M), *S = malloc((size_t)n *
-                                                            sizeof *S);
+    int64_t *M = malloc((size_t)n * sizeof *M),
+            *S = malloc((size_t)n * sizeof *S);
     if (!M || !S) {
       free(M);
       free(S);
@@ -110,7 +110,7 @@ static DyValue *build_requant(Fold *f, DyOp *before, DyValue *x,
       f->failed = 1;
       return y;
     }
-    int64_t smax = f->o->rounding == DY_ROUND_TFLITE_SINGLE ? 30
+    int64_t smax = f->o->rounding == DY_ROUND_TFLITE_SINGLE   ? 30
                    : f->o->rounding == DY_ROUND_TFLITE_DOUBLE ? 31
                                                               : 29;
     for (int i = 0; i < n; i++)
@@ -165,11 +165,10 @@ static void dyadic_requant(Fold *f, DyOp *op) {
   DyValue *x = op->operands[0];
   const DyAttr *c = dy_op_attr(op, "clamp");
   int64_t lo = c ? c->ints[0] : 1, hi = c ? c->ints[1] : 0;
-  DyValue *y = build_requant(f, op, x, &op->results[0]->type, n, real,
-                             (int)dy_op_int(op, "axis", -1),
-                             dy_op_int(op, "input_zp", 0),
-                             dy_op_int(op, "output_zp", 0), lo, hi,
-                             op->results[0]->name, op->loc);
+  DyValue *y = build_requant(
+      f, op, x, &op->results[0]->type, n, real, (int)dy_op_int(op, "axis", -1),
+      dy_op_int(op, "input_zp", 0), dy_op_int(op, "output_zp", 0), lo, hi,
+      op->results[0]->name, op->loc);
   free(real);
   DyValue *old = op->results[0];
   dy_value_replace_all_uses(f->g, old, y);
@@ -231,8 +230,8 @@ static void act_clamp(const DyOp *act, const DyQuant *yq, int64_t *lo,
   double s = F32(yq->scales[0]);
   int64_t z = yq->zero_points[0];
   double mn = act->kind == DY_OP_RELU ? 0 : dy_op_float(act, "min", -INFINITY);
-  double mx = act->kind == DY_OP_RELU ? INFINITY : dy_op_float(act, "max",
-                                                               INFINITY);
+  double mx =
+      act->kind == DY_OP_RELU ? INFINITY : dy_op_float(act, "max", INFINITY);
   if (isfinite(mn)) {
     double q = (double)z + nearbyint(mn / s);
     if (q > (double)*lo)
@@ -313,8 +312,8 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     real[c] = sb / sy;
   }
   /* fold -zx * sum(w - zw) into the bias, and bound the accumulator */
-  int64_t xmax = llabs(xq->qmin) > llabs(xq->qmax) ? llabs(xq->qmin)
-                                                    : llabs(xq->qmax);
+  int64_t xmax =
+      llabs(xq->qmin) > llabs(xq->qmax) ? llabs(xq->qmin) : llabs(xq->qmax);
   int64_t worst = 0, worst_c = 0;
   for (int64_t c = 0; c < OC; c++) {
     int64_t sum = 0, abssum = 0;
@@ -335,8 +334,8 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     int64_t nb = (int64_t)bias[c] - zx * sum;
     if (nb < INT32_MIN || nb > INT32_MAX) {
       dy_error(f->d, core->loc,
-               "folded bias of channel %lld overflows i32 (%lld)",
-               (long long)c, (long long)nb);
+               "folded bias of channel %lld overflows i32 (%lld)", (long long)c,
+               (long long)nb);
       f->failed = 1;
       goto done;
     }
@@ -406,7 +405,8 @@ static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     return NULL;
   const DyQuant *aq = a->type.quant, *bq = b->type.quant, *yq = ty->quant;
   int ls = ty->elem == DY_I16 ? 15 : 20;
-  double sa = F32(aq->scales[0]), sb = F32(bq->scales[0]), sy = F32(yq->scales[0]);
+  double sa = F32(aq->scales[0]), sb = F32(bq->scales[0]),
+         sy = F32(yq->scales[0]);
   double twice = 2 * fmax(sa, sb);
   double ra = sa / twice, rb = sb / twice, ro = twice / (ldexp(1, ls) * sy);
   char nb[256];
@@ -427,8 +427,8 @@ static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   s->def->loc = core->loc;
   int64_t lo, hi;
   act_clamp(act, yq, &lo, &hi);
-  return build_requant(f, qop, s, ty, 1, &ro, -1, 0, yq->zero_points[0], lo,
-                       hi, base, qop->loc);
+  return build_requant(f, qop, s, ty, 1, &ro, -1, 0, yq->zero_points[0], lo, hi,
+                       base, qop->loc);
 }
 
 static DyValue *fold_mul(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
@@ -487,8 +487,8 @@ static DyValue *fold_concat(Fold *f, DyOp *core, DyOp *qop) {
       ins[i] = rescale_to(f, qop, x, &t, NULL, nb, core->loc);
     }
   }
-  DyValue *y = dy_build_op(f->g, qop, DY_OP_CONCAT, core->noperands, ins, *ty,
-                           base);
+  DyValue *y =
+      dy_build_op(f->g, qop, DY_OP_CONCAT, core->noperands, ins, *ty, base);
   y->def->loc = core->loc;
   dy_op_set_int(f->g, y->def, "axis", dy_op_int(core, "axis", 0));
   return y;
@@ -547,7 +547,8 @@ static DyValue *fold_layout(Fold *f, DyOp *core, DyOp *qop) {
     return NULL;
   char nb[256];
   const char *base = qop->results[0]->name;
-  int same = dy_quant_equal(x->type.quant, ty->quant) && x->type.elem == ty->elem;
+  int same =
+      dy_quant_equal(x->type.quant, ty->quant) && x->type.elem == ty->elem;
   DyValue *m = x;
   for (int i = n - 1; i >= 0; i--) {
     DyType mt = chain[i]->results[0]->type;
@@ -598,8 +599,8 @@ static DyValue *fold_table(Fold *f, DyOp *core, DyOp *qop) {
   DyValue *v = dy_graph_add_input(s, "x", in);
   DyValue *r = dy_build_op(s, NULL, DY_OP_DEQUANTIZE, 1, &v,
                            dy_type_make(DY_F32, 1, &L), "r");
-  DyValue *fx = dy_build_op(s, NULL, core->kind, 1, &r,
-                            dy_type_make(DY_F32, 1, &L), "f");
+  DyValue *fx =
+      dy_build_op(s, NULL, core->kind, 1, &r, dy_type_make(DY_F32, 1, &L), "f");
   DyType ot = dy_type_make(ty->elem, 1, &L);
   ot.quant = dy_quant_create(s, ty->quant);
   DyValue *q = dy_build_op(s, NULL, DY_OP_QUANTIZE, 1, &fx, ot, "q");
@@ -676,8 +677,8 @@ static DyValue *fold_softmax(Fold *f, DyOp *core, DyOp *qop) {
   free(tab);
   t->def->loc = core->loc;
   DyValue *ops[2] = {x, t};
-  DyValue *y = dy_build_op(f->g, qop, DY_OP_SOFTMAX, 2, ops, *ty,
-                           qop->results[0]->name);
+  DyValue *y =
+      dy_build_op(f->g, qop, DY_OP_SOFTMAX, 2, ops, *ty, qop->results[0]->name);
   y->def->loc = core->loc;
   dy_op_set_int(f->g, y->def, "axis", dy_op_int(core, "axis", -1));
   dy_op_set_int(f->g, y->def, "shift", N);
@@ -722,7 +723,8 @@ static int hoist_weight_layout(Fold *f) {
     t.quant = dy_quant_create(g, &nq);
     /* evaluate the layout op on the stored values */
     DyValue *src = q;
-    DyOp *tmp = dy_op_create(g, op->kind, 1, &src, 1, &t, (const char *[]){"t"});
+    DyOp *tmp =
+        dy_op_create(g, op->kind, 1, &src, 1, &t, (const char *[]){"t"});
     for (int i = 0; i < op->nattrs; i++)
       dy_op_add_attr(g, tmp, &op->attrs[i]);
     DyTensor in = {q->type, q->def->data->data, q->def->data->nbytes}, out;
@@ -737,9 +739,9 @@ static int hoist_weight_layout(Fold *f) {
                                 out.data, DY_FORM_DENSE);
     dy_tensor_free(&out);
     c->def->loc = op->loc;
-    DyValue *dq = dy_build_op(g, op, DY_OP_DEQUANTIZE, 1, &c,
-                              op->results[0]->type,
-                              vname(nb, sizeof nb, c->name, "_dq"));
+    DyValue *dq =
+        dy_build_op(g, op, DY_OP_DEQUANTIZE, 1, &c, op->results[0]->type,
+                    vname(nb, sizeof nb, c->name, "_dq"));
     dq->def->loc = op->loc;
     dy_value_replace_all_uses(g, op->results[0], dq);
     changed = 1;
@@ -826,9 +828,9 @@ static int fold_dynamic(Fold *f, DyOp *core) {
   DyValue *acc2 = dy_build_op(g, core, DY_OP_ADD, 2, ao, acc->type,
                               vname(nb, sizeof nb, base, "_acc_z"));
   DyValue *so[2] = {acc2, s};
-  DyValue *accf = dy_build_op(g, core, DY_OP_DEQUANTIZE, 2, so,
-                              core->results[0]->type,
-                              vname(nb, sizeof nb, base, "_scaled"));
+  DyValue *accf =
+      dy_build_op(g, core, DY_OP_DEQUANTIZE, 2, so, core->results[0]->type,
+                  vname(nb, sizeof nb, base, "_scaled"));
   DyType st = dy_type_make(DY_F32, 1, &OC);
   DyValue *swc = dy_build_const(g, core, vname(nb, sizeof nb, base, "_wscale"),
                                 st, sw, DY_FORM_DENSE);
@@ -914,7 +916,8 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
       y = fold_activation(&f, core, qop);
       break;
     case DY_OP_DEQUANTIZE:
-      if (act_of(qop->operands[0]) && is_per_tensor(qop->results[0]->type.quant))
+      if (act_of(qop->operands[0]) &&
+          is_per_tensor(qop->results[0]->type.quant))
         y = rescale_to(&f, qop, act_of(qop->operands[0]),
                        &qop->results[0]->type, NULL, qop->results[0]->name,
                        qop->loc);
@@ -932,8 +935,8 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
     }
     if (!y) {
       if (!f.failed && !f.noted)
-        dy_note(d, core->loc, "'%s' -> '%%%s' stays float", dy_op_name(core->kind),
-                qop->results[0]->name);
+        dy_note(d, core->loc, "'%s' -> '%%%s' stays float",
+                dy_op_name(core->kind), qop->results[0]->name);
       continue;
     }
     DyValue *old = qop->results[0];

@@ -184,8 +184,8 @@ int dy_quant_set_option(DyArena *arena, const char *key, const char *val,
 
 /* Splits "k=v k2=v2" and applies each option. */
 static int apply_options(DyGraph *g, const char *opts, const char *pass,
-                         DyCalibOptions *c, DyQuantOptions *q,
-                         DyFoldOptions *f, const char **data, DyDiag *d) {
+                         DyCalibOptions *c, DyQuantOptions *q, DyFoldOptions *f,
+                         const char **data, DyDiag *d) {
   const char *p = opts ? opts : "";
   while (*p) {
     while (*p == ' ')
@@ -230,8 +230,9 @@ int dy_pass_calibrate_opts(DyGraph *g, const char *opts, DyDiag *d) {
   if (apply_options(g, opts, "calibrate", &c, NULL, NULL, &data, d))
     return 1;
   if (!data) {
-    dy_error(d, g->loc, "calibrate: needs data=PATH (a .npy file or a "
-                        "directory of them)");
+    dy_error(d, g->loc,
+             "calibrate: needs data=PATH (a .npy file or a "
+             "directory of them)");
     return 1;
   }
   DyCalibData cd;

@@ -6,9 +6,9 @@
  * `dequantize`, and their bias an i32 constant at scale s_x * s_w. Run as
  * is, the graph simulates quantization (fake-quant); fold-scales turns it
  * into integer ops. Choices follow TFLite's converter: a conv2d, matmul,
- * add or mul feeding only a relu / clip is not quantized itself (the activation is
- * fused), layout ops keep their input's parameters, and softmax, sigmoid
- * and tanh outputs have fixed parameters. */
+ * add or mul feeding only a relu / clip is not quantized itself (the activation
+ * is fused), layout ops keep their input's parameters, and softmax, sigmoid and
+ * tanh outputs have fixed parameters. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -67,9 +67,7 @@ void dy_choose_qparams(const DyQuantScheme *s, double lo, double hi,
     sc = (double)FLT_MIN;
   if (!s->symmetric) {
     double z = (double)*qmin - nearbyint(lo / sc);
-    *zp = z < (double)*qmin   ? *qmin
-          : z > (double)*qmax ? *qmax
-                              : (int64_t)z;
+    *zp = z < (double)*qmin ? *qmin : z > (double)*qmax ? *qmax : (int64_t)z;
   }
   *scale = sc;
 }
@@ -245,8 +243,8 @@ static DyValue *quantize_weights(DyGraph *g, const DyQuantOptions *o,
     np *= bshape[i];
   }
   int64_t n = dy_type_numel(t);
-  double *lo = malloc((size_t)np * sizeof *lo), *hi = malloc((size_t)np *
-                                                             sizeof *hi);
+  double *lo = malloc((size_t)np * sizeof *lo),
+         *hi = malloc((size_t)np * sizeof *hi);
   double *sc = malloc((size_t)np * sizeof *sc);
   int64_t *zp = malloc((size_t)np * sizeof *zp);
   int64_t *pidx = malloc((size_t)(n ? n : 1) * sizeof *pidx);
@@ -321,12 +319,10 @@ done:
 
 /* i32 bias at scale s_x * s_w (per channel when w is). */
 static DyValue *quantize_bias(DyGraph *g, DyOp *layer, DyValue *b,
-                              const DyQuant *xq, const DyQuant *wq,
-                              DyDiag *d) {
+                              const DyQuant *xq, const DyQuant *wq, DyDiag *d) {
   int64_t n = b->type.rank == 1 ? b->type.dims[0] : -1;
   if (n < 0 || (wq->kind == DY_QUANT_PER_AXIS && wq->nparams != n)) {
-    dy_error(d, layer->loc, "bias '%%%s' does not match the weights",
-             b->name);
+    dy_error(d, layer->loc, "bias '%%%s' does not match the weights", b->name);
     return NULL;
   }
   double *sc = malloc((size_t)(n ? n : 1) * sizeof *sc);
@@ -351,8 +347,8 @@ static DyValue *quantize_bias(DyGraph *g, DyOp *layer, DyValue *b,
   }
   DyQuant q;
   memset(&q, 0, sizeof q);
-  q.kind = wq->kind == DY_QUANT_PER_AXIS ? DY_QUANT_PER_AXIS
-                                         : DY_QUANT_PER_TENSOR;
+  q.kind =
+      wq->kind == DY_QUANT_PER_AXIS ? DY_QUANT_PER_AXIS : DY_QUANT_PER_TENSOR;
   q.storage = DY_I32;
   q.qmin = INT32_MIN;
   q.qmax = INT32_MAX;
@@ -419,7 +415,8 @@ static DyValue *quantize_const_act(DyGraph *g, const DyQuantOptions *o,
   free(buf);
   res->def->loc = c->def->loc;
   snprintf(name, sizeof name, "%s_dq", c->name);
-  DyValue *dq = dy_build_op(g, c->def, DY_OP_DEQUANTIZE, 1, &res, c->type, name);
+  DyValue *dq =
+      dy_build_op(g, c->def, DY_OP_DEQUANTIZE, 1, &res, c->type, name);
   dq->def->loc = c->def->loc;
   return dq;
 }
@@ -529,8 +526,8 @@ static int quantize_dynamic(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     dq->loc = op->loc;
     dy_graph_insert(g, dq, op);
     snprintf(name, sizeof name, "%s_dq", x->name);
-    DyValue *xd = dy_build_op(g, op, DY_OP_DEQUANTIZE, 3, dq->results,
-                              x->type, name);
+    DyValue *xd =
+        dy_build_op(g, op, DY_OP_DEQUANTIZE, 3, dq->results, x->type, name);
     xd->def->loc = op->loc;
     op->operands[0] = xd;
     DyValue *wv = op->operands[1];
@@ -604,8 +601,8 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     double sc;
     dy_choose_qparams(a, attr_num(r, 0), attr_num(r, 1), &sc, &zp, &qmin,
                       &qmax);
-    params[n] = make_quant(g, scheme_range(a, &qmin, &qmax), qmin, qmax, sc,
-                           zp);
+    params[n] =
+        make_quant(g, scheme_range(a, &qmin, &qmax), qmin, qmax, sc, zp);
     vals[n++] = v;
     dy_ptrset_add(&qin, v);
   }

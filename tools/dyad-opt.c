@@ -306,8 +306,9 @@ int main(int argc, char **argv) {
       }
     }
     if (r < 0) {
-      dy_error(&d, none, "malformed pass list '%s': options go in braces, "
-                         "name{key=value ...}",
+      dy_error(&d, none,
+               "malformed pass list '%s': options go in braces, "
+               "name{key=value ...}",
                o.passes[i]);
       return 1;
     }

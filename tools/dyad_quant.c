@@ -149,9 +149,10 @@ static int quantize_levels(QuantArgs *a, DyGraph *g, DyGraph **q, DyGraph **i,
   int needs_calib = !a->quant_opts.dynamic && !has_qdq(g);
   if (needs_calib || a->calib) {
     if (!a->calib) {
-      dy_error(d, none, "quantize: --calib DATA is needed (a .npy batch or "
-                        "a directory of .npy files), unless "
-                        "--activations=dynamic");
+      dy_error(d, none,
+               "quantize: --calib DATA is needed (a .npy batch or "
+               "a directory of .npy files), unless "
+               "--activations=dynamic");
       return 1;
     }
     DyCalibData cd;
@@ -394,13 +395,15 @@ int dyad_cmd_report(int argc, char **argv, DyDiag *d) {
   Report r = {0};
   rc = 1;
   if (!a.data) {
-    dy_error(d, none, "report: --data FILE.npy is needed (the samples to "
-                      "measure on)");
+    dy_error(d, none,
+             "report: --data FILE.npy is needed (the samples to "
+             "measure on)");
     goto done;
   }
   if (a.quant_opts.integer_io) {
-    dy_error(d, none, "report: --integer-io=1 is not supported (the levels "
-                      "must take the same f32 inputs)");
+    dy_error(d, none,
+             "report: --integer-io=1 is not supported (the levels "
+             "must take the same f32 inputs)");
     goto done;
   }
   g = load_float(&a, &text, d);
@@ -457,8 +460,8 @@ int dyad_cmd_report(int argc, char **argv, DyDiag *d) {
         goto done;
       }
       r.level = l;
-      if (dy_interp_run_observed(lg, &data.tensors[s], outs, report_observe,
-                                 &r, d)) {
+      if (dy_interp_run_observed(lg, &data.tensors[s], outs, report_observe, &r,
+                                 d)) {
         dy_note(d, none, "while running sample %d at level %d", s, l);
         free(outs);
         goto done;

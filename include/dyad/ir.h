@@ -136,7 +136,7 @@ typedef struct DyValue {
   const char *name; /* without the % */
   DyType type;
   DyOp *def;
-  int index; /* result index in def, or graph input index */
+  int index;  /* result index in def, or graph input index */
   int nattrs; /* graph inputs only: argument attributes, sorted by name */
   DyAttr *attrs;
 } DyValue;

@@ -76,10 +76,10 @@ typedef enum DyWeightRounding {
 } DyWeightRounding;
 
 typedef struct DyQuantScheme {
-  int bits;       /* weights 2..8, activations 8 or 16 */
-  int is_signed;  /* storage iN (else uN) */
-  int symmetric;  /* zero point 0 (signed) or 2^(bits-1) (unsigned) */
-  int narrow;     /* drop the lowest value: [-127, 127] for i8 */
+  int bits;      /* weights 2..8, activations 8 or 16 */
+  int is_signed; /* storage iN (else uN) */
+  int symmetric; /* zero point 0 (signed) or 2^(bits-1) (unsigned) */
+  int narrow;    /* drop the lowest value: [-127, 127] for i8 */
 } DyQuantScheme;
 
 typedef struct DyQuantOptions {
