@@ -3,9 +3,11 @@
  * mode plus edge cases (INT32_MIN/MAX, shift limits, exact ties). Prints the
  * counts for test/CAPI/requant.test; any mismatch is printed and counted.
  * The reference below is written from the document, not from lib/. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dyad/quant.h"
 #include "dyad/requant.h"
 
 /* --- the reference, as REQUANT.md writes it --- */
@@ -46,6 +48,32 @@ static int64_t ref_tosa(int32_t v, int32_t M, int shift, int double_round) {
   if (double_round && s > 31)
     round += v >= 0 ? (1ll << 30) : -(1ll << 30);
   return ((int64_t)v * M + round) >> s;
+}
+
+/* QuantizeMultiplier as REQUANT.md writes it; *ok = 0 where the shift
+ * passes 30 (not representable: dyad reports an error there). */
+static void ref_quantize_multiplier(double real, int64_t *M, int64_t *shift,
+                                    int *ok) {
+  *ok = 1;
+  if (real == 0) {
+    *M = 0;
+    *shift = 0;
+    return;
+  }
+  int e;
+  double q = frexp(real, &e);
+  int64_t m = (int64_t)round(q * 2147483648.0); /* half away from zero */
+  if (m == 2147483648ll) {
+    m /= 2;
+    e += 1;
+  }
+  if (e < -31) {
+    m = 0;
+    e = 0;
+  }
+  *M = m;
+  *shift = e;
+  *ok = e <= 30;
 }
 
 /* --- cases --- */
@@ -138,5 +166,51 @@ int main(void) {
   int64_t a = dy_requant_apply(DY_ROUND_TFLITE_DOUBLE, -10, 1 << 30, -1);
   int64_t b = dy_requant_apply(DY_ROUND_TFLITE_SINGLE, -10, 1 << 30, -1);
   printf("-2.5: double %lld, single %lld\n", (long long)a, (long long)b);
-  return total_bad != 0;
+
+  /* QuantizeMultiplier: random reals over 2^-40 .. 2^34 (mantissas and
+   * exponents drawn separately), plus the edges: 0, exact powers of two,
+   * mantissas that round up to 2^31, the shift limits */
+  static const double qedge[] = {0.0,
+                                 1.0,
+                                 0.5,
+                                 0.25,
+                                 0x1.fffffffp-1,
+                                 0x1.ffffffffp-1,
+                                 0x1.fffffffcp-2,
+                                 0x1p-31,
+                                 0x1p-32,
+                                 0x1.8p-32,
+                                 0x1.fffffffffp-33,
+                                 0x1p29,
+                                 0x1p30,
+                                 0x1.ffffffffp29,
+                                 0x1p31,
+                                 1e-300,
+                                 3.0e9};
+  long qn = 0, qbad = 0, qerr = 0;
+  for (long i = 0; i < 1000000 + (long)(sizeof qedge / sizeof qedge[0]); i++) {
+    double real;
+    if (i < (long)(sizeof qedge / sizeof qedge[0]))
+      real = qedge[i];
+    else
+      real = ldexp(0.5 + (double)(next() >> 11) * 0x1p-54,
+                   (int)(next() % 75) - 40);
+    int64_t rm, rs, m, sh;
+    int ok;
+    ref_quantize_multiplier(real, &rm, &rs, &ok);
+    int err = dy_quantize_multiplier(real, &m, &sh);
+    qn++;
+    qerr += !ok;
+    if (ok ? (err || m != rm || sh != rs) : !err) {
+      if (qbad < 10)
+        printf("QuantizeMultiplier mismatch: %a: got %lld, %lld (error %d), "
+               "want %lld, %lld\n",
+               real, (long long)m, (long long)sh, err, (long long)rm,
+               (long long)rs);
+      qbad++;
+    }
+  }
+  printf("QuantizeMultiplier: %ld cases, %ld mismatches, %ld beyond shift 30\n",
+         qn, qbad, qerr);
+  return total_bad != 0 || qbad != 0;
 }
