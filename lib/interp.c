@@ -30,6 +30,7 @@
  */
 #include "dyad/interp.h"
 #include "dyad/requant.h"
+#include "interp_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -56,6 +57,10 @@ static int op_fail(const DyOp *op, DyDiag *d, const char *fmt, ...) {
   va_end(ap);
   dy_error(d, op->loc, "%s: %s", dy_op_name(op->kind), msg);
   return 1;
+}
+
+int dy_interp_fail(const DyOp *op, DyDiag *d, const char *msg) {
+  return op_fail(op, d, "%s", msg);
 }
 
 /* Appends to buf[0..n) at *k, truncating safely. */
@@ -568,21 +573,20 @@ static int window_len(const DyOp *op, DyDiag *d, int64_t in, int64_t pa,
   return 0;
 }
 
-static int k_conv2d(const DyOp *op, double *const *in, double *out, int is_int,
-                    DyDiag *d) {
+int dy_interp_conv_geom(const DyOp *op, DyDiag *d, DyConvGeom *gm) {
   const DyType *tx = &op->operands[0]->type, *tw = &op->operands[1]->type;
   const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
   if (expect_rank(op, d, "input", tx, 4) ||
       expect_rank(op, d, "weights", tw, 4) ||
       (tb && expect_rank(op, d, "bias", tb, 1)))
     return 1;
-  int64_t strides[2], dil[2], pads[4], groups;
   static const int64_t ones[2] = {1, 1}, zeros[4] = {0, 0, 0, 0};
-  if (attr_ints(op, d, "strides", 2, ones, 1, ATTR_LIMIT, strides) ||
-      attr_ints(op, d, "dilations", 2, ones, 1, ATTR_LIMIT, dil) ||
-      attr_ints(op, d, "pads", 4, zeros, 0, ATTR_LIMIT, pads) ||
-      attr_int(op, d, "groups", 1, &groups))
+  if (attr_ints(op, d, "strides", 2, ones, 1, ATTR_LIMIT, gm->strides) ||
+      attr_ints(op, d, "dilations", 2, ones, 1, ATTR_LIMIT, gm->dil) ||
+      attr_ints(op, d, "pads", 4, zeros, 0, ATTR_LIMIT, gm->pads) ||
+      attr_int(op, d, "groups", 1, &gm->groups))
     return 1;
+  int64_t groups = gm->groups;
   int64_t N = tx->dims[0], H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
   int64_t OC = tw->dims[0], KH = tw->dims[1], KW = tw->dims[2];
   int64_t CG = tw->dims[3];
@@ -600,12 +604,36 @@ static int k_conv2d(const DyOp *op, double *const *in, double *out, int is_int,
     return op_fail(op, d, "bias has %lld entries for %lld output channels",
                    (long long)tb->dims[0], (long long)OC);
   int64_t OH, OW;
-  if (window_len(op, d, H, pads[0], pads[2], KH, strides[0], dil[0], 0, &OH) ||
-      window_len(op, d, W, pads[1], pads[3], KW, strides[1], dil[1], 0, &OW))
+  if (window_len(op, d, H, gm->pads[0], gm->pads[2], KH, gm->strides[0],
+                 gm->dil[0], 0, &OH) ||
+      window_len(op, d, W, gm->pads[1], gm->pads[3], KW, gm->strides[1],
+                 gm->dil[1], 0, &OW))
     return 1;
   int64_t ydims[4] = {N, OH, OW, OC};
   if (expect_result_dims(op, d, 4, ydims))
     return 1;
+  gm->N = N;
+  gm->H = H;
+  gm->W = W;
+  gm->C = C;
+  gm->OC = OC;
+  gm->KH = KH;
+  gm->KW = KW;
+  gm->CG = CG;
+  gm->OH = OH;
+  gm->OW = OW;
+  return 0;
+}
+
+static int k_conv2d(const DyOp *op, double *const *in, double *out, int is_int,
+                    DyDiag *d) {
+  DyConvGeom gm;
+  if (dy_interp_conv_geom(op, d, &gm))
+    return 1;
+  int64_t N = gm.N, H = gm.H, W = gm.W, C = gm.C, OC = gm.OC, KH = gm.KH,
+          KW = gm.KW, CG = gm.CG, OH = gm.OH, OW = gm.OW, groups = gm.groups;
+  const int64_t *strides = gm.strides, *dil = gm.dil, *pads = gm.pads;
+  const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
   int64_t ocpg = OC / groups; /* output channels per group */
   const double *x = in[0], *w = in[1], *b = tb ? in[2] : NULL;
   for (int64_t n = 0; n < N; n++)
@@ -637,8 +665,7 @@ static int k_conv2d(const DyOp *op, double *const *in, double *out, int is_int,
   return 0;
 }
 
-static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
-                    DyDiag *d) {
+int dy_interp_matmul_geom(const DyOp *op, DyDiag *d, DyMatmulGeom *gm) {
   const DyType *tx = &op->operands[0]->type, *tw = &op->operands[1]->type;
   const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
   if (tx->rank < 1)
@@ -665,8 +692,22 @@ static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
   ydims[tx->rank - 1] = N;
   if (expect_result_dims(op, d, tx->rank, ydims))
     return 1;
-  int64_t M = dims_prod(tx->dims, 0, tx->rank - 1);
-  int64_t rows = batched ? tx->dims[tx->rank - 2] : M; /* rows per matrix */
+  gm->M = dims_prod(tx->dims, 0, tx->rank - 1);
+  gm->K = K;
+  gm->N = N;
+  gm->batched = batched;
+  gm->rows = batched ? tx->dims[tx->rank - 2] : gm->M; /* rows per matrix */
+  return 0;
+}
+
+static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
+                    DyDiag *d) {
+  DyMatmulGeom gm;
+  if (dy_interp_matmul_geom(op, d, &gm))
+    return 1;
+  const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
+  int64_t M = gm.M, K = gm.K, N = gm.N, rows = gm.rows;
+  int batched = gm.batched;
   const double *x = in[0], *w = in[1], *b = tb ? in[2] : NULL;
   for (int64_t m = 0; m < M; m++) {
     const double *wm = batched ? w + (m / rows) * K * N : w;
@@ -685,33 +726,49 @@ static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
 
 /* add and mul with numpy broadcasting: shapes align at the last axis and
  * each pair of sizes is equal or contains a 1. */
-static int k_binary(const DyOp *op, double *const *in, double *out, int is_int,
-                    DyDiag *d) {
+int dy_interp_bcast_geom(const DyOp *op, DyDiag *d, DyBcastGeom *gm) {
   const DyType *ta = &op->operands[0]->type, *tb = &op->operands[1]->type;
   int r = ta->rank > tb->rank ? ta->rank : tb->rank;
-  int64_t da[DY_MAX_RANK] = {0}, db[DY_MAX_RANK] = {0}, dy[DY_MAX_RANK] = {0};
+  memset(gm, 0, sizeof *gm);
+  gm->rank = r;
   for (int k = 0; k < r; k++) {
     int ka = k - (r - ta->rank), kb = k - (r - tb->rank);
-    da[k] = ka >= 0 ? ta->dims[ka] : 1;
-    db[k] = kb >= 0 ? tb->dims[kb] : 1;
-    if (da[k] == db[k] || db[k] == 1)
-      dy[k] = da[k];
-    else if (da[k] == 1)
-      dy[k] = db[k];
+    gm->da[k] = ka >= 0 ? ta->dims[ka] : 1;
+    gm->db[k] = kb >= 0 ? tb->dims[kb] : 1;
+    if (gm->da[k] == gm->db[k] || gm->db[k] == 1)
+      gm->dy[k] = gm->da[k];
+    else if (gm->da[k] == 1)
+      gm->dy[k] = gm->db[k];
     else
       return op_fail(op, d, "sizes %lld and %lld do not broadcast",
-                     (long long)da[k], (long long)db[k]);
+                     (long long)gm->da[k], (long long)gm->db[k]);
   }
-  if (expect_result_dims(op, d, r, dy))
+  return expect_result_dims(op, d, r, gm->dy);
+}
+
+void dy_interp_bcast_index(const DyBcastGeom *gm, int64_t i, int64_t *ia,
+                           int64_t *ib) {
+  int64_t c[DY_MAX_RANK];
+  unravel(i, gm->rank, gm->dy, c);
+  *ia = 0;
+  *ib = 0;
+  for (int k = 0; k < gm->rank; k++) {
+    *ia = *ia * gm->da[k] + (gm->da[k] == 1 ? 0 : c[k]);
+    *ib = *ib * gm->db[k] + (gm->db[k] == 1 ? 0 : c[k]);
+  }
+}
+
+static int k_binary(const DyOp *op, double *const *in, double *out, int is_int,
+                    DyDiag *d) {
+  DyBcastGeom gm;
+  if (dy_interp_bcast_geom(op, d, &gm))
     return 1;
-  int64_t n = dims_prod(dy, 0, r), c[DY_MAX_RANK];
+  int r = gm.rank;
+  const int64_t *dy = gm.dy;
+  int64_t n = dims_prod(dy, 0, r);
   for (int64_t i = 0; i < n; i++) {
-    unravel(i, r, dy, c);
-    int64_t ia = 0, ib = 0;
-    for (int k = 0; k < r; k++) {
-      ia = ia * da[k] + (da[k] == 1 ? 0 : c[k]);
-      ib = ib * db[k] + (db[k] == 1 ? 0 : c[k]);
-    }
+    int64_t ia, ib;
+    dy_interp_bcast_index(&gm, i, &ia, &ib);
     double a = in[0][ia], b = in[1][ib];
     double v = op->kind == DY_OP_ADD ? a + b : a * b;
     if (is_int && !(fabs(v) < EXACT_LIMIT))
@@ -794,14 +851,9 @@ static int k_softmax(const DyOp *op, double *const *in, double *out, int is_int,
   return 0;
 }
 
-/* Window parameters shared by maxpool and avgpool. */
-typedef struct Pool {
-  int64_t kernel[2], strides[2], pads[4], dil[2];
-  int64_t ceil_mode;
-  int64_t N, H, W, C, OH, OW;
-} Pool;
+typedef DyPoolGeom Pool;
 
-static int pool_setup(const DyOp *op, DyDiag *d, Pool *p) {
+int dy_interp_pool_geom(const DyOp *op, DyDiag *d, DyPoolGeom *p) {
   const DyType *tx = &op->operands[0]->type;
   static const int64_t ones[2] = {1, 1}, zeros[4] = {0, 0, 0, 0};
   if (expect_rank(op, d, "input", tx, 4) ||
@@ -833,7 +885,7 @@ static int k_pool(const DyOp *op, double *const *in, double *out, int is_int,
                   DyDiag *d) {
   Pool p;
   int64_t include_pad = 0;
-  if (pool_setup(op, d, &p) ||
+  if (dy_interp_pool_geom(op, d, &p) ||
       (op->kind == DY_OP_AVGPOOL &&
        attr_int(op, d, "count_include_pad", 0, &include_pad)))
     return 1;
@@ -931,6 +983,24 @@ static int k_batchnorm(const DyOp *op, double *const *in, double *out,
 static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
                         DyDiag *d, Kernel kernel, int int_ok) {
   const DyType *ty = &op->results[0]->type;
+  /* the integer forms run on the integer path (lib/interp_int.c); a clip
+   * on plain integers keeps the integers within its bounds */
+  int64_t clo = INT64_MIN, chi = INT64_MAX;
+  if (op->kind == DY_OP_CLIP) {
+    double lo, hi;
+    if (attr_float(op, d, "min", -INFINITY, &lo) ||
+        attr_float(op, d, "max", INFINITY, &hi))
+      return 1;
+    if (isnan(lo))
+      lo = -INFINITY; /* comparisons with NaN never clip */
+    if (isnan(hi))
+      hi = INFINITY;
+    clo = lo <= -9.2e18 ? INT64_MIN : (int64_t)ceil(lo);
+    chi = hi >= 9.2e18 ? INT64_MAX : (int64_t)floor(hi);
+  }
+  int ir = dy_interp_int_eval(op, operands, out, clo, chi, d);
+  if (ir >= 0)
+    return ir;
   int real = is_real(ty);
   /* Integer conv2d and matmul: quantized or plain integer operands, a plain
    * integer result; each operand contributes q - zero_point, exactly. */
@@ -1494,107 +1564,6 @@ static int eval_dynamic_quantize(const DyOp *op, const DyTensor *operands,
   return 0;
 }
 
-/* Integer softmax (docs/ir.md): x integer, table i32 indexed by max - x,
- * y = clamp(output_zp + floor((e * 2^(shift+1) + S) / (2 S))) where e is
- * the table entry of an element and S the sum of its slice's entries. */
-static int eval_int_softmax(const DyOp *op, const DyTensor *operands,
-                            DyTensor *out, DyDiag *d) {
-  const DyType *tx = &op->operands[0]->type, *tt = &op->operands[1]->type;
-  const DyType *ty = &op->results[0]->type;
-  int64_t axis_attr, shift, zp;
-  int axis;
-  if (attr_int(op, d, "axis", -1, &axis_attr) ||
-      attr_int(op, d, "shift", 0, &shift) ||
-      attr_int(op, d, "output_zp", 0, &zp))
-    return 1;
-  if (norm_axis(axis_attr, tx->rank, &axis))
-    return op_fail(op, d, "axis %lld is out of range for rank %d",
-                   (long long)axis_attr, tx->rank);
-  if (shift < 0 || shift > 30)
-    return op_fail(op, d, "shift %lld is out of range [0, 30]",
-                   (long long)shift);
-  if (tx->elem == DY_F32 || tx->elem == DY_I32 || tt->elem != DY_I32 ||
-      tt->quant || tt->rank != 1 || ty->elem == DY_F32 || ty->elem == DY_I32)
-    return op_fail(op, d,
-                   "integer softmax takes an integer x of at most 16 "
-                   "bits, an i32 table and gives at most 16 bits");
-  int64_t lo, hi;
-  int_range(tx, &lo, &hi);
-  if (tt->dims[0] < hi - lo + 1)
-    return op_fail(op, d, "table has %lld entries, %s needs %lld",
-                   (long long)tt->dims[0], dy_elem_name(tx->elem),
-                   (long long)(hi - lo + 1));
-  if (expect_result_dims(op, d, tx->rank, tx->dims) ||
-      dy_tensor_alloc(&out[0], ty, d))
-    return 1;
-  int64_t outer = dims_prod(tx->dims, 0, axis), len = tx->dims[axis];
-  int64_t inner = dims_prod(tx->dims, axis + 1, tx->rank);
-  const void *xd = operands[0].data;
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t i = 0; i < inner; i++) {
-      int64_t base = o * len * inner + i, max = INT64_MIN, sum = 0;
-      for (int64_t j = 0; j < len; j++) {
-        int64_t v = load_int(xd, tx->elem, base + j * inner);
-        max = v > max ? v : max;
-      }
-      for (int64_t j = 0; j < len; j++) {
-        int64_t k = max - load_int(xd, tx->elem, base + j * inner);
-        int64_t e = load_int(operands[1].data, DY_I32, k);
-        if (e < 0 || sum > INT64_MAX / 4 - e) {
-          dy_tensor_free(&out[0]);
-          return op_fail(op, d,
-                         "softmax table entries must be >= 0 and "
-                         "their sum below 2^61");
-        }
-        sum += e;
-      }
-      if (sum <= 0 || sum > (INT64_MAX / 4) >> (shift + 1)) {
-        dy_tensor_free(&out[0]);
-        return op_fail(op, d, "softmax table sum %lld is out of range",
-                       (long long)sum);
-      }
-      for (int64_t j = 0; j < len; j++) {
-        int64_t k = max - load_int(xd, tx->elem, base + j * inner);
-        int64_t e = load_int(operands[1].data, DY_I32, k);
-        int64_t y = zp + (e * ((int64_t)2 << shift) + sum) / (2 * sum);
-        int64_t qlo, qhi;
-        int_range(ty, &qlo, &qhi);
-        store_int(out[0].data, ty->elem, base + j * inner,
-                  y < qlo   ? qlo
-                  : y > qhi ? qhi
-                            : y);
-      }
-    }
-  return 0;
-}
-
-static int eval_lookup(const DyOp *op, const DyTensor *operands, DyTensor *out,
-                       DyDiag *d) {
-  const DyType *tx = &op->operands[0]->type, *tt = &op->operands[1]->type;
-  const DyType *ty = &op->results[0]->type;
-  if (tx->elem != DY_I8 && tx->elem != DY_U8 && tx->elem != DY_I16)
-    return op_fail(op, d, "index must be i8, u8 or i16, not %s",
-                   dy_elem_name(tx->elem));
-  int64_t tlen = tx->elem == DY_I16 ? 65536 : 256;
-  if (numel(tt) != tlen)
-    return op_fail(op, d, "table must have %lld entries, not %lld",
-                   (long long)tlen, (long long)numel(tt));
-  if (tt->elem != ty->elem)
-    return op_fail(op, d, "result type %s differs from the table's %s",
-                   dy_elem_name(ty->elem), dy_elem_name(tt->elem));
-  if (expect_result_dims(op, d, tx->rank, tx->dims) ||
-      dy_tensor_alloc(&out[0], ty, d))
-    return 1;
-  int64_t base = tx->elem == DY_I8 ? -128 : tx->elem == DY_I16 ? -32768 : 0;
-  size_t esize = dy_elem_size(ty->elem);
-  for (int64_t i = 0; i < numel(ty); i++) {
-    int64_t j = load_int(operands[0].data, tx->elem, i) - base; /* < tlen */
-    memcpy((unsigned char *)out[0].data + (size_t)i * esize,
-           (const unsigned char *)operands[1].data + (size_t)j * esize, esize);
-  }
-  return 0;
-}
-
 static int eval_const(const DyOp *op, DyTensor *out, DyDiag *d) {
   const DyType *ty = &op->results[0]->type;
   if (!op->data || (op->data->nbytes && !op->data->data))
@@ -1670,8 +1639,6 @@ int dy_interp_eval_op(const DyOp *op, const DyTensor *operands, DyTensor *out,
   case DY_OP_TANH:
     return eval_numeric(op, operands, out, d, k_unary, 0);
   case DY_OP_SOFTMAX:
-    if (op->noperands == 2)
-      return eval_int_softmax(op, operands, out, d);
     return eval_numeric(op, operands, out, d, k_softmax, 0);
   case DY_OP_MAXPOOL:
   case DY_OP_AVGPOOL:
@@ -1686,8 +1653,10 @@ int dy_interp_eval_op(const DyOp *op, const DyTensor *operands, DyTensor *out,
     return eval_dequantize(op, operands, out, d);
   case DY_OP_REQUANT:
     return eval_requant(op, operands, out, d);
-  case DY_OP_LOOKUP:
-    return eval_lookup(op, operands, out, d);
+  case DY_OP_LOOKUP: {
+    int r = dy_interp_int_eval(op, operands, out, 0, 0, d);
+    return r < 0 ? op_fail(op, d, "not an integer lookup") : r;
+  }
   case DY_OP_DYNAMIC_QUANTIZE:
     return eval_dynamic_quantize(op, operands, out, d);
   case DY_OP_COUNT:
