@@ -251,8 +251,9 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   DyValue *x = act_of(core->operands[0]);
   DyValue *w = dq_of(core->operands[1]);
   const DyType *ty = &qop->results[0]->type;
-  if (!x || !w || !is_const(w) || !is_per_tensor(ty->quant))
-    return NULL;
+  if (!x || !w || !is_const(w) || !is_per_tensor(ty->quant) ||
+      w->type.elem == DY_I32 || x->type.elem == DY_I32)
+    return NULL; /* the integer form takes at most 16-bit operands */
   const DyQuant *xq = x->type.quant, *wq = w->type.quant, *yq = ty->quant;
   int is_conv = core->kind == DY_OP_CONV2D;
   int oc_axis = is_conv ? 0 : w->type.rank - 1;
@@ -398,6 +399,13 @@ done:
 
 /* --- elementwise and pooling --- */
 
+/* The largest |q - zp| of a per-tensor quantized type. */
+static int64_t max_offset(const DyQuant *q) {
+  int64_t z = q->zero_points[0];
+  int64_t a = z - q->qmin, b = q->qmax - z;
+  return a > b ? a : b;
+}
+
 static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   DyValue *a = act_of(core->operands[0]), *b = act_of(core->operands[1]);
   const DyType *ty = &qop->results[0]->type;
@@ -405,6 +413,10 @@ static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     return NULL;
   const DyQuant *aq = a->type.quant, *bq = b->type.quant, *yq = ty->quant;
   int ls = ty->elem == DY_I16 ? 15 : 20;
+  /* (a - za) * 2^(ls+1) must stay in i32 for the exact left shift */
+  if (max_offset(aq) > (INT64_C(1) << (30 - ls)) ||
+      max_offset(bq) > (INT64_C(1) << (30 - ls)))
+    return NULL;
   double sa = F32(aq->scales[0]), sb = F32(bq->scales[0]),
          sy = F32(yq->scales[0]);
   double twice = 2 * fmax(sa, sb);
