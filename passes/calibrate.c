@@ -5,6 +5,7 @@
  * histogram observers (percentile, entropy, mse) take a second pass that
  * fills a histogram over the min-max range of each tensor. */
 #include <dirent.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,11 +216,16 @@ typedef struct Calib {
   int pass; /* 1: ranges, 2: histograms */
 } Calib;
 
+/* Stats are sorted by value address: a binary search per observed value. */
+static int cmp_stat(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)((const Stat *)a)->v,
+            y = (uintptr_t)((const Stat *)b)->v;
+  return x < y ? -1 : x > y;
+}
+
 static Stat *find_stat(Calib *c, const DyValue *v) {
-  for (int i = 0; i < c->n; i++)
-    if (c->stats[i].v == v)
-      return &c->stats[i];
-  return NULL;
+  Stat key = {.v = v};
+  return bsearch(&key, c->stats, (size_t)c->n, sizeof *c->stats, cmp_stat);
 }
 
 static int observe(void *user, const DyValue *v, const DyTensor *t) {
@@ -454,6 +460,7 @@ int dy_calibrate(DyGraph *g, const DyCalibData *data, const DyCalibOptions *o,
     if (op->kind != DY_OP_CONST && op->nresults == 1 &&
         op->results[0]->type.elem == DY_F32 && !op->results[0]->type.quant)
       c.stats[c.n++].v = op->results[0];
+  qsort(c.stats, (size_t)c.n, sizeof *c.stats, cmp_stat);
   int rc = run_all(g, data, &c, d);
   int hist = o->observer == DY_OBS_PERCENTILE ||
              o->observer == DY_OBS_ENTROPY || o->observer == DY_OBS_MSE;
