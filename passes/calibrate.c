@@ -48,6 +48,15 @@ void dy_calib_data_free(DyCalibData *c) {
   memset(c, 0, sizeof *c);
 }
 
+static void shape_str(char *buf, size_t n, int rank, const int64_t *dims) {
+  size_t k = (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < rank && k < n; i++)
+    k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "",
+                          (long long)dims[i]);
+  if (k < n)
+    snprintf(buf + k, n - k, "]");
+}
+
 /* Appends the samples of one .npy file (one sample, or a batch of them
  * along axis 0) for graph input `in`. */
 static int add_file(const DyValue *in, const char *path, DyCalibData *c,
@@ -77,10 +86,14 @@ static int add_file(const DyValue *in, const char *path, DyCalibData *c,
   else if (batch)
     n = a.dims[0];
   else {
+    char want[160], got[160];
+    shape_str(want, sizeof want, t->rank, t->dims);
+    shape_str(got, sizeof got, a.rank, a.dims);
     dy_error(d, loc,
-             "calibration data for input '%s' must have its shape, or a "
-             "batch along axis 0 when its first dimension is 1",
-             in->name);
+             "calibration data for input '%s' %s has shape %s: it must have "
+             "the input's shape, or add a batch along axis 0 when the "
+             "input's first dimension is 1",
+             in->name, want, got);
     goto done;
   }
   if (per < 0 || n > INT32_MAX - c->nsamples) {
