@@ -352,17 +352,19 @@ static int int_softmax(const DyOp *op, const DyTensor *operands, DyTensor *out,
       }
       for (int64_t j = 0; j < len; j++) {
         int64_t e = ld(td, DY_I32, max - ld(xd, tx->elem, base + j * inner));
-        if (e < 0 || sum > INT64_MAX / 4 - e) {
+        /* e < 2^31 and S < 2^62 keep e * 2^(shift+1) + S and 2 S below
+         * 2^63 for every shift up to 30 */
+        if (e < 0 || sum >= ((int64_t)1 << 62) - e) {
           dy_tensor_free(&out[0]);
           return fail(op, d,
                       "softmax table entries must be >= 0 and their "
-                      "sum below 2^61");
+                      "sum below 2^62");
         }
         sum += e;
       }
-      if (sum <= 0 || sum > (INT64_MAX / 4) >> (shift + 1)) {
+      if (sum <= 0) {
         dy_tensor_free(&out[0]);
-        return fail(op, d, "softmax table sum is out of range");
+        return fail(op, d, "softmax table sum is 0");
       }
       for (int64_t j = 0; j < len; j++) {
         int64_t e = ld(td, DY_I32, max - ld(xd, tx->elem, base + j * inner));
