@@ -5,8 +5,8 @@
  * histogram observers (percentile, entropy, mse) take a second pass that
  * fills a histogram over the min-max range of each tensor. */
 #include <dirent.h>
-#include <stdint.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,10 +138,18 @@ int dy_calib_data_load(const DyGraph *g, const char *path, DyCalibData *out,
   DyLoc loc = {path, 0, 0};
   if (g->ninputs != 1 || g->inputs[0]->type.elem != DY_F32 ||
       g->inputs[0]->type.quant) {
-    dy_error(d, loc,
-             "calibration needs a graph with exactly one f32 input (this one "
-             "has %d inputs)",
-             g->ninputs);
+    if (g->ninputs != 1)
+      dy_error(d, loc,
+               "calibration needs a graph with exactly one f32 input (this "
+               "one has %d)",
+               g->ninputs);
+    else
+      dy_error(d, loc,
+               "calibration needs a graph with exactly one f32 input (this "
+               "one's is %s)",
+               g->inputs[0]->type.quant
+                   ? "quantized"
+                   : dy_elem_name(g->inputs[0]->type.elem));
     return 1;
   }
   out->ninputs = 1;
@@ -204,7 +212,9 @@ int dy_calib_data_load(const DyGraph *g, const char *path, DyCalibData *out,
     }
   }
   if (out->nsamples == 0) {
-    dy_error(d, loc, "no calibration samples (a directory needs .npy files)");
+    dy_error(d, loc,
+             "no calibration samples (an empty batch, or a directory "
+             "without .npy files)");
     dy_calib_data_free(out);
     return 1;
   }
@@ -301,78 +311,81 @@ static double hist_quantile(const Stat *s, int bins, double pct) {
   return s->max;
 }
 
-/* TensorRT's entropy calibration on the |x| histogram: the threshold whose
- * quantization to 2^(bits-1) levels (2^bits for data that is never
- * negative) loses the least information, KL(P||Q). As NVIDIA's
- * pytorch-quantization does, the first bin takes the second's count, so
- * that the spike of exact zeros after a relu does not decide. */
+/* Entropy calibration as NVIDIA's pytorch-quantization computes it
+ * (_compute_amax_entropy, after TensorRT): on the histogram of |x| over
+ * [0, amax], for every candidate i from 128 to bins, P is the first i bins
+ * with the clipped tail added to the last, Q the first i bins merged into
+ * L = 2^(bits-1) levels (2^bits for data never negative; bin k goes to
+ * level floor(k L / i)) and spread back over each level's non-empty bins;
+ * the threshold is the bin edge amax * i / bins of least KL(P || Q),
+ * infinite where Q is 0 and P is not, the last of equal minima. The first
+ * bin takes the second's count, so that a relu's spike of zeros does not
+ * decide. */
 static double entropy_threshold(const Stat *s, int bins, int bits) {
   double amax = fmax(fabs(s->min), fabs(s->max));
   int levels = 1 << (bits - (s->min >= 0 ? 0 : 1));
-  if (levels > bins / 2)
-    levels = bins / 2;
+  int start = bins < 128 ? bins : 128;
   double *h = s->absh;
   if (bins > 1)
     h[0] = h[1];
   double best = INFINITY;
   int best_i = bins;
-  double *p = malloc((size_t)bins * sizeof *p),
-         *q = malloc((size_t)bins * sizeof *q);
-  if (!p || !q) {
-    free(p);
+  double *q = malloc((size_t)bins * sizeof *q);
+  double *mass = malloc((size_t)levels * sizeof *mass);
+  int *nz = malloc((size_t)levels * sizeof *nz);
+  if (!q || !mass || !nz) {
     free(q);
+    free(mass);
+    free(nz);
     return amax;
   }
-  double outliers = 0;
-  for (int i = 0; i < bins; i++)
-    outliers += h[i];
-  for (int i = 0; i < levels && i < bins; i++)
-    outliers -= h[i];
-  for (int i = levels; i <= bins; i++) {
-    /* P: the first i bins, the clipped tail added to the last */
-    double psum = 0;
-    for (int k = 0; k < i; k++)
-      p[k] = h[k];
-    p[i - 1] += outliers;
-    if (i < bins)
-      outliers -= h[i];
-    for (int k = 0; k < i; k++)
-      psum += p[k];
-    if (psum <= 0)
-      continue;
-    /* Q: the first i bins merged into `levels` chunks, each chunk's mass
-     * spread evenly over its non-empty bins */
+  double tail = 0; /* mass of bins i.. */
+  for (int k = start; k < bins; k++)
+    tail += h[k];
+  for (int i = start; i <= bins; i++) {
+    if (i > start)
+      tail -= h[i - 1];
     for (int j = 0; j < levels; j++) {
-      int a = (int)((int64_t)j * i / levels),
-          b = (int)((int64_t)(j + 1) * i / levels);
-      double mass = 0;
-      int nz = 0;
-      for (int k = a; k < b; k++) {
-        mass += h[k];
-        nz += h[k] != 0;
-      }
-      for (int k = a; k < b; k++)
-        q[k] = h[k] != 0 && nz ? mass / nz : 0;
+      mass[j] = 0;
+      nz[j] = 0;
     }
-    double qsum = 0;
-    for (int k = 0; k < i; k++)
+    for (int k = 0; k < i; k++) {
+      int j = (int)((int64_t)k * levels / i);
+      if (h[k] != 0) {
+        mass[j] += h[k];
+        nz[j]++;
+      }
+    }
+    double psum = 0, qsum = 0;
+    for (int k = 0; k < i; k++) {
+      int j = (int)((int64_t)k * levels / i);
+      q[k] = h[k] != 0 ? mass[j] / nz[j] : 0;
       qsum += q[k];
+      psum += h[k];
+    }
+    psum += tail;
+    if (psum <= 0 || qsum <= 0)
+      continue;
     double kl = 0;
     for (int k = 0; k < i; k++) {
-      if (p[k] <= 0)
+      double p = (h[k] + (k == i - 1 ? tail : 0)) / psum;
+      if (p <= 0)
         continue;
-      double pk = p[k] / psum;
-      double qk = qsum > 0 ? q[k] / qsum : 0;
-      kl += qk > 0 ? pk * log(pk / qk) : pk * 1e3; /* unmatched mass */
+      if (q[k] <= 0) {
+        kl = INFINITY;
+        break;
+      }
+      kl += p * log(p / (q[k] / qsum));
     }
-    if (kl < best) {
+    if (kl <= best) { /* the last of equal minima */
       best = kl;
       best_i = i;
     }
   }
-  free(p);
   free(q);
-  return amax * (best_i + 0.5) / bins;
+  free(mass);
+  free(nz);
+  return amax * best_i / bins;
 }
 
 /* The range [a*min, a*max], a in (0, 1], of least expected squared error

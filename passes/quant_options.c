@@ -81,6 +81,10 @@ int dy_quant_set_option(DyArena *arena, const char *key, const char *val,
     if (!parse_double(val, &x) || !(x > 0 && x <= 1))
       return BAD("averaging must be in (0, 1], got '%s'", val);
     c->averaging = x;
+  } else if (c && !q && strcmp(key, "bits") == 0) {
+    if (!parse_long(val, 2, 16, &l))
+      return BAD("bits must be 2 to 16, got '%s'", val);
+    c->bits = (int)l;
   } else if (c && strcmp(key, "bins") == 0) {
     if (!parse_long(val, 16, 1 << 20, &l))
       return BAD("bins must be in [16, 2^20], got '%s'", val);
@@ -212,6 +216,10 @@ static int apply_options(DyGraph *g, const char *opts, const char *pass,
     *eq = 0;
     char err[256];
     if (data && strcmp(tok, "data") == 0) {
+      if (!eq[1]) {
+        dy_error(d, g->loc, "%s: data= needs a path", pass);
+        return 1;
+      }
       *data = dy_arena_strdup(g->arena, eq + 1);
     } else if (!dy_quant_set_option(g->arena, tok, eq + 1, c, q, f, err,
                                     sizeof err)) {
