@@ -98,6 +98,15 @@ static DyValue *build_requant(Fold *f, DyOp *before, DyValue *x,
   DyOp *op = y->def;
   op->loc = loc;
   if (f->o->float_requant) {
+    for (int i = 0; i < n; i++)
+      if (!(real[i] > 0) || isinf(real[i])) {
+        dy_error(f->d, loc, "rescale factor %g is out of range", real[i]);
+        f->failed = 1;
+        double one = 1.0; /* keep the graph verifiable */
+        dy_op_set_floats(g, op, "scale", 1, &one);
+        dy_op_set_str(g, op, "rounding", "float");
+        return y;
+      }
     dy_op_set_floats(g, op, "scale", n, real);
     dy_op_set_str(g, op, "rounding", "float");
   } else {
