@@ -176,6 +176,8 @@ static int norm_axis(int64_t axis, int rank, int *out) {
 static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil,
                           int64_t pb, int64_t pe, int ceil_mode) {
   int64_t eff, front, padded;
+  if (k < 1)
+    return -1; /* an empty window: no output */
   if (__builtin_mul_overflow(dil, k - 1, &eff) ||
       __builtin_add_overflow(eff, 1, &eff) ||
       __builtin_add_overflow(in, pb, &front) ||
@@ -258,6 +260,8 @@ static int infer_conv(const DyOp *op, DyType *t, DyDiag *d) {
   *t = *x;
   t->dims[3] = oc;
   for (int i = 0; i < 2; i++) {
+    if (w->dims[1 + i] < 1)
+      return BAD("'conv2d' kernel has no %s", i ? "columns" : "rows");
     int64_t o = window_out(x->dims[1 + i], w->dims[1 + i], s[i], dl[i], p[i],
                            p[2 + i], 0);
     if (o == -2)

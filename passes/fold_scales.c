@@ -255,6 +255,21 @@ static void act_clamp(const DyOp *act, const DyQuant *yq, int64_t *lo,
 
 /* --- conv2d / matmul --- */
 
+/* Stored element idx of a quantized constant of at most 16 bits. */
+static int64_t load_weight(const DyValue *w, int64_t idx) {
+  const void *p = w->def->data->data;
+  switch (w->type.elem) {
+  case DY_I16:
+    return ((const int16_t *)p)[idx];
+  case DY_U8:
+  case DY_U4:
+  case DY_U2:
+    return ((const uint8_t *)p)[idx];
+  default:
+    return ((const int8_t *)p)[idx];
+  }
+}
+
 static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   DyGraph *g = f->g;
   DyValue *x = act_of(core->operands[0]);
@@ -278,6 +293,8 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     return NULL;
   int64_t OC = w->type.dims[oc_axis];
   int64_t n = dy_type_numel(&w->type), K = n / (OC ? OC : 1);
+  if (OC < 1 || OC > INT32_MAX)
+    return NULL; /* no channels: nothing to requantize */
   double sx = F32(xq->scales[0]), sy = F32(yq->scales[0]);
   int64_t zx = xq->zero_points[0], zy = yq->zero_points[0];
   /* bias in i32 at s_x * s_w[c] */
@@ -330,14 +347,7 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
     int64_t zw = wq->zero_points[wq->kind == DY_QUANT_PER_AXIS ? c : 0];
     for (int64_t k = 0; k < K; k++) {
       int64_t idx = is_conv ? c * K + k : k * OC + c;
-      int64_t v;
-      if (w->type.elem == DY_I16)
-        v = ((const int16_t *)w->def->data->data)[idx];
-      else if (w->type.elem == DY_U8 || w->type.elem == DY_U4 ||
-               w->type.elem == DY_U2)
-        v = ((const uint8_t *)w->def->data->data)[idx];
-      else
-        v = ((const int8_t *)w->def->data->data)[idx];
+      int64_t v = load_weight(w, idx);
       sum += v - zw;
       abssum += llabs(v - zw);
     }
@@ -408,11 +418,11 @@ done:
 
 /* --- elementwise and pooling --- */
 
-/* The largest |q - zp| of a per-tensor quantized type. */
-static int64_t max_offset(const DyQuant *q) {
+/* Whether (q - zp) * 2^k stays in i32 for every q of a per-tensor type. */
+static int shift_fits(const DyQuant *q, int k) {
   int64_t z = q->zero_points[0];
-  int64_t a = z - q->qmin, b = q->qmax - z;
-  return a > b ? a : b;
+  return (q->qmax - z) < (INT64_C(1) << (31 - k)) &&
+         (z - q->qmin) <= (INT64_C(1) << (31 - k));
 }
 
 static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
@@ -423,8 +433,7 @@ static DyValue *fold_add(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   const DyQuant *aq = a->type.quant, *bq = b->type.quant, *yq = ty->quant;
   int ls = ty->elem == DY_I16 ? 15 : 20;
   /* (a - za) * 2^(ls+1) must stay in i32 for the exact left shift */
-  if (max_offset(aq) > (INT64_C(1) << (30 - ls)) ||
-      max_offset(bq) > (INT64_C(1) << (30 - ls)))
+  if (!shift_fits(aq, ls + 1) || !shift_fits(bq, ls + 1))
     return NULL;
   double sa = F32(aq->scales[0]), sb = F32(bq->scales[0]),
          sy = F32(yq->scales[0]);
@@ -790,7 +799,8 @@ static int fold_dynamic(Fold *f, DyOp *core) {
   DyValue *w = dq_of(core->operands[1]);
   int is_conv = core->kind == DY_OP_CONV2D;
   int oc_axis = is_conv ? 0 : (w ? w->type.rank - 1 : 0);
-  if (!w || !is_const(w) || (!is_conv && w->type.rank != 2))
+  if (!w || !is_const(w) || (!is_conv && w->type.rank != 2) ||
+      w->type.elem == DY_I32)
     return 0;
   const DyQuant *wq = w->type.quant;
   if (wq->kind == DY_QUANT_BLOCKED ||
@@ -806,6 +816,8 @@ static int fold_dynamic(Fold *f, DyOp *core) {
     return 0;
   int64_t OC = w->type.dims[oc_axis];
   int64_t K = dy_type_numel(&w->type) / (OC ? OC : 1);
+  if (OC < 1 || OC > INT32_MAX)
+    return 0;
   int32_t *neg = malloc((size_t)(OC ? OC : 1) * sizeof *neg);
   float *sw = malloc((size_t)(OC ? OC : 1) * sizeof *sw);
   if (!neg || !sw) {
@@ -819,10 +831,7 @@ static int fold_dynamic(Fold *f, DyOp *core) {
     int64_t p = wq->kind == DY_QUANT_PER_AXIS ? c : 0, sum = 0;
     for (int64_t k = 0; k < K; k++) {
       int64_t idx = is_conv ? c * K + k : k * OC + c;
-      int64_t v = w->type.elem == DY_U8 || w->type.elem == DY_U4 ||
-                          w->type.elem == DY_U2
-                      ? ((const uint8_t *)w->def->data->data)[idx]
-                      : ((const int8_t *)w->def->data->data)[idx];
+      int64_t v = load_weight(w, idx);
       sum += v - wq->zero_points[p];
     }
     neg[c] = (int32_t)-sum;

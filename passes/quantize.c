@@ -470,16 +470,18 @@ static int fixed_params(DyGraph *g, const DyQuantOptions *o, const DyOp *op,
   DyElemType st = scheme_range(&o->acts, &qmin, &qmax);
   double scale;
   int64_t zp;
-  int b = o->acts.bits;
+  int b = o->acts.bits, uns = !o->acts.is_signed;
   if (op->kind == DY_OP_SOFTMAX || op->kind == DY_OP_SIGMOID) {
     scale = b == 16 ? 1.0 / 32768 : 1.0 / 256;
-    zp = b == 16 ? 0 : qmin == 0 ? 0 : -128;
+    zp = b == 16 || uns ? 0 : -128;
   } else if (op->kind == DY_OP_TANH) {
     scale = b == 16 ? 1.0 / 32768 : 1.0 / 128;
-    zp = qmin == 0 && b != 16 ? 128 : 0;
+    zp = uns && b != 16 ? 128 : 0;
   } else {
     return 0;
   }
+  if (zp < qmin || zp > qmax)
+    return 0; /* a narrow range cannot hold it: calibrated instead */
   *out = make_quant(g, st, qmin, qmax, scale, zp);
   return 1;
 }
@@ -531,6 +533,8 @@ static int quantize_dynamic(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     xd->def->loc = op->loc;
     op->operands[0] = xd;
     DyValue *wv = op->operands[1];
+    if (dy_type_numel(&wv->type) <= 0)
+      continue;
     DyValue *wq = quantize_weights(g, o, op, wv, &rng, d);
     if (!wq)
       return 1;
@@ -693,6 +697,8 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     const DyQuant *xq = dq_source(op->operands[0]);
     if (!xq)
       continue; /* float input: the layer stays float */
+    if (dy_type_numel(&wv->type) <= 0)
+      continue; /* no weights: nothing to quantize */
     DyValue *wq = quantize_weights(g, o, op, wv, &rng, d);
     if (!wq)
       goto fail;
