@@ -1,7 +1,8 @@
 #!/bin/sh
-# Fuzzes the .dy parser (default) or the ONNX importer for SECONDS seconds.
+# Fuzzes the .dy parser (default), the ONNX importer or the quantization
+# passes for SECONDS seconds.
 #
-#   test/fuzz/run.sh SECONDS [parse|onnx] [libFuzzer options...]
+#   test/fuzz/run.sh SECONDS [parse|onnx|passes] [libFuzzer options...]
 #
 # Builds build-fuzz/ (clang-22, -DDYAD_FUZZ=ON: ASan, UBSan, libFuzzer) and
 # runs one fuzzing job on a fresh seed corpus:
@@ -20,6 +21,13 @@
 #          initializers (test/fuzz/onnx_seeds.py); dictionary
 #          test/fuzz/onnx.dict. Log build-fuzz/fuzz-onnx.log, crash, leak
 #          and timeout inputs in build-fuzz/artifacts-onnx/.
+#   passes dyad-passes-fuzzer: quantize, fold-scales and canonicalize on
+#          every .dy graph that verifies (test/fuzz/passes_fuzzer.c); the
+#          results must verify and integer-only results run. Seeds: those
+#          of parse (among them the graphs of test/fuzz/passes-seeds/ and
+#          test/fuzz/passes-regressions/); dictionary test/fuzz/dy.dict and
+#          test/fuzz/passes.dict. Log build-fuzz/fuzz-passes.log, crash,
+#          leak and timeout inputs in build-fuzz/artifacts-passes/.
 #
 # Environment: DYAD_FUZZ_CORPUS=DIR keeps the corpus in DIR (created and
 # seeded if needed) instead of a temporary directory; JOBS=N sets the build
@@ -30,7 +38,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-  echo "usage: $0 SECONDS [parse|onnx] [libFuzzer options...]" >&2
+  echo "usage: $0 SECONDS [parse|onnx|passes] [libFuzzer options...]" >&2
   exit 2
 fi
 seconds=$1
@@ -44,7 +52,7 @@ esac
 
 target=parse
 case ${1:-} in
-parse | onnx)
+parse | onnx | passes)
   target=$1
   shift
   ;;
@@ -59,6 +67,12 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang-22 \
     -DCMAKE_CXX_COMPILER=clang++-22 -DDYAD_FUZZ=ON \
     -DLLVM_DIR=/usr/lib/llvm-22/lib/cmake/llvm >"$build/configure.log" 2>&1 || {
+    cat "$build/configure.log" >&2
+    exit 1
+  }
+elif ! grep -q "dyad-$target-fuzzer" "$build/Makefile" 2>/dev/null; then
+  # configured before this fuzzer existed
+  cmake "$build" >"$build/configure.log" 2>&1 || {
     cat "$build/configure.log" >&2
     exit 1
   }
@@ -122,6 +136,13 @@ seed_onnx() {
   fi
 }
 
+seed_passes() {
+  # the parser's seeds: every test/**/*.dy, so also the QDQ graphs of
+  # test/Passes/, the calibrated and QDQ graphs of test/fuzz/passes-seeds/
+  # and the reproducers of test/fuzz/passes-regressions/
+  seed_parse
+}
+
 seed_"$target"
 echo "seed corpus: $(find "$corpus" -type f | wc -l) files in $corpus"
 
@@ -129,6 +150,13 @@ if [ "$target" = parse ]; then
   dict=test/fuzz/dy.dict
   log=$build/fuzz.log
   artifacts=$build/artifacts
+elif [ "$target" = passes ]; then
+  # libFuzzer takes one dictionary: the .dy words and the passes' own
+  dict=$build/passes-all.dict
+  mkdir -p "$build"
+  cat test/fuzz/dy.dict test/fuzz/passes.dict >"$dict"
+  log=$build/fuzz-passes.log
+  artifacts=$build/artifacts-passes
 else
   dict=test/fuzz/$target.dict
   log=$build/fuzz-$target.log
