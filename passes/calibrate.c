@@ -482,10 +482,25 @@ int dy_calibrate(DyGraph *g, const DyCalibData *data, const DyCalibOptions *o,
   for (int i = 0; i < g->ninputs; i++)
     if (g->inputs[i]->type.elem == DY_F32 && !g->inputs[i]->type.quant)
       c.stats[c.n++].v = g->inputs[i];
-  for (DyOp *op = g->first; op; op = op->next)
-    if (op->kind != DY_OP_CONST && op->nresults == 1 &&
-        op->results[0]->type.elem == DY_F32 && !op->results[0]->type.quant)
+  /* activations only: values that depend on a graph input (a transpose of
+   * dequantized weights in an ONNX QDQ export is not one) */
+  DyPtrSet live;
+  dy_ptrset_init(&live);
+  for (int i = 0; i < g->ninputs; i++)
+    dy_ptrset_add(&live, g->inputs[i]);
+  for (DyOp *op = g->first; op; op = op->next) {
+    int dep = 0;
+    for (int i = 0; i < op->noperands; i++)
+      dep |= dy_ptrset_has(&live, op->operands[i]);
+    if (!dep)
+      continue;
+    for (int i = 0; i < op->nresults; i++)
+      dy_ptrset_add(&live, op->results[i]);
+    if (op->nresults == 1 && op->results[0]->type.elem == DY_F32 &&
+        !op->results[0]->type.quant)
       c.stats[c.n++].v = op->results[0];
+  }
+  dy_ptrset_fini(&live);
   qsort(c.stats, (size_t)c.n, sizeof *c.stats, cmp_stat);
   int rc = run_all(g, data, &c, d);
   int hist = o->observer == DY_OBS_PERCENTILE ||

@@ -735,7 +735,27 @@ static int hoist_weight_layout(Fold *f) {
     DyQuant nq = *qq;
     if (qq->kind == DY_QUANT_BLOCKED)
       continue;
-    if (qq->kind == DY_QUANT_PER_AXIS) {
+    if (qq->kind == DY_QUANT_PER_AXIS && op->kind == DY_OP_RESHAPE) {
+      /* the axis survives a reshape that keeps its extent and the number
+       * of elements before it: every element keeps its channel */
+      const DyType *in = &q->type, *out = &op->results[0]->type;
+      int64_t before = 1, found = -1;
+      int ovf = 0;
+      for (int i = 0; i < qq->axis; i++)
+        ovf |= __builtin_mul_overflow(before, in->dims[i], &before);
+      if (ovf)
+        continue;
+      int64_t acc = 1;
+      for (int i = 0; i < out->rank && found < 0; i++) {
+        if (acc == before && out->dims[i] == in->dims[qq->axis])
+          found = i;
+        if (__builtin_mul_overflow(acc, out->dims[i], &acc))
+          break;
+      }
+      if (found < 0)
+        continue;
+      nq.axis = (int)found;
+    } else if (qq->kind == DY_QUANT_PER_AXIS) {
       if (op->kind != DY_OP_TRANSPOSE)
         continue;
       int64_t perm[DY_MAX_RANK];
