@@ -57,7 +57,7 @@ int dy_calib_data_load(const DyGraph *g, const char *path, DyCalibData *out,
 void dy_calib_data_free(DyCalibData *c);
 
 /* Runs g in float over every sample and sets `range = [lo, hi]` on every
- * f32 graph input and every op with an f32 result (constants excepted). */
+ * f32 graph input and every op whose f32 result depends on a graph input. */
 int dy_calibrate(DyGraph *g, const DyCalibData *data, const DyCalibOptions *o,
                  DyDiag *d);
 
