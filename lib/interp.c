@@ -139,63 +139,8 @@ static void store_f32(void *data, int64_t i, float v) {
 }
 
 /* Element i of integer storage (see ir.h for the storage of each type). */
-static int64_t load_int(const void *data, DyElemType e, int64_t i) {
-  const unsigned char *p = data;
-  switch (e) {
-  case DY_I32: {
-    int32_t v;
-    memcpy(&v, p + 4 * (size_t)i, 4);
-    return v;
-  }
-  case DY_I16: {
-    int16_t v;
-    memcpy(&v, p + 2 * (size_t)i, 2);
-    return v;
-  }
-  case DY_U8:
-  case DY_U4:
-  case DY_U2:
-    return p[i];
-  case DY_I8:
-  case DY_I4:
-  case DY_I2:
-  case DY_I1:
-  case DY_TERNARY: {
-    int8_t v;
-    memcpy(&v, p + i, 1);
-    return v;
-  }
-  default:
-    return 0;
-  }
-}
 
 /* Stores v, which the caller has checked fits e. */
-static void store_int(void *data, DyElemType e, int64_t i, int64_t v) {
-  unsigned char *p = data;
-  switch (e) {
-  case DY_I32: {
-    int32_t x = (int32_t)v;
-    memcpy(p + 4 * (size_t)i, &x, 4);
-    break;
-  }
-  case DY_I16: {
-    int16_t x = (int16_t)v;
-    memcpy(p + 2 * (size_t)i, &x, 2);
-    break;
-  }
-  case DY_U8:
-  case DY_U4:
-  case DY_U2:
-    p[i] = (unsigned char)v;
-    break;
-  default: {
-    int8_t x = (int8_t)v;
-    memcpy(p + i, &x, 1);
-    break;
-  }
-  }
-}
 
 static int is_real(const DyType *t) { return t->quant || t->elem == DY_F32; }
 
@@ -218,7 +163,7 @@ static int store_int_checked(const DyOp *op, DyDiag *d, const DyType *t,
   if (v < lo || v > hi || (t->elem == DY_I1 && v == 0))
     return op_fail(op, d, "result %lld at index %lld does not fit %s",
                    (long long)v, (long long)i, dy_elem_name(t->elem));
-  store_int(y, t->elem, i, v);
+  dy_store_int(y, t->elem, i, v);
   return 0;
 }
 
@@ -496,10 +441,10 @@ static int quant_one(const DyOp *op, DyDiag *d, const QMap *m, float x,
 static double load_value(const DyType *t, const QMap *m, const void *data,
                          int64_t i) {
   if (t->quant)
-    return dequant_one(m, load_int(data, t->elem, i), i);
+    return dequant_one(m, dy_load_int(data, t->elem, i), i);
   if (t->elem == DY_F32)
     return load_f32(data, i);
-  return (double)load_int(data, t->elem, i);
+  return (double)dy_load_int(data, t->elem, i);
 }
 
 /* Stores v as element i of y: rounded to f32, quantized (half to even), or
@@ -510,7 +455,7 @@ static int store_value(const DyOp *op, DyDiag *d, const DyType *t,
     int64_t q;
     if (quant_one(op, d, m, (float)v, i, 0, &q))
       return 1;
-    store_int(y, t->elem, i, q);
+    dy_store_int(y, t->elem, i, q);
     return 0;
   }
   if (t->elem == DY_F32) {
@@ -1041,7 +986,7 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
     for (int64_t j = 0; j < n; j++)
       bufs[i][j] =
           int_zp
-              ? (double)(load_int(operands[i].data, t->elem, j) -
+              ? (double)(dy_load_int(operands[i].data, t->elem, j) -
                          (i == 0 && izp ? izp->i
                           : t->quant ? t->quant->zero_points[qmap_index(&m, j)]
                                      : 0))
@@ -1318,7 +1263,7 @@ static int eval_quantize(const DyOp *op, const DyTensor *operands,
       dy_tensor_free(&out[0]);
       return 1;
     }
-    store_int(out[0].data, ty->elem, i, q);
+    dy_store_int(out[0].data, ty->elem, i, q);
   }
   return 0;
 }
@@ -1342,10 +1287,10 @@ static int eval_dequantize(const DyOp *op, const DyTensor *operands,
       return 1;
     float s = load_f32(operands[1].data, 0);
     int64_t zp =
-        op->noperands == 3 ? load_int(operands[2].data, tx->elem, 0) : 0;
+        op->noperands == 3 ? dy_load_int(operands[2].data, tx->elem, 0) : 0;
     for (int64_t i = 0; i < numel(ty); i++)
       store_f32(out[0].data, i,
-                (float)(load_int(operands[0].data, tx->elem, i) - zp) * s);
+                (float)(dy_load_int(operands[0].data, tx->elem, i) - zp) * s);
     return 0;
   }
   if (!tx->quant)
@@ -1359,7 +1304,7 @@ static int eval_dequantize(const DyOp *op, const DyTensor *operands,
     return 1;
   for (int64_t i = 0; i < numel(ty); i++)
     store_f32(out[0].data, i,
-              dequant_one(&mx, load_int(operands[0].data, tx->elem, i), i));
+              dequant_one(&mx, dy_load_int(operands[0].data, tx->elem, i), i));
   return 0;
 }
 
@@ -1491,7 +1436,7 @@ static int eval_requant(const DyOp *op, const DyTensor *operands, DyTensor *out,
     return 1;
   for (int64_t i = 0; i < numel(ty); i++) {
     int64_t c = channels > 1 ? (i / inner) % channels : 0;
-    int64_t v = load_int(operands[0].data, tx->elem, i) - in_zp;
+    int64_t v = dy_load_int(operands[0].data, tx->elem, i) - in_zp;
     if (v < INT32_MIN || v > INT32_MAX) {
       dy_tensor_free(&out[0]);
       return op_fail(op, d,
@@ -1557,10 +1502,10 @@ static int eval_dynamic_quantize(const DyOp *op, const DyTensor *operands,
     float q = load_f32(operands[0].data, i) / scale;
     double y = round_half_even((double)q) + zp;
     y = y < 0 ? 0 : y > 255 ? 255 : y;
-    store_int(out[0].data, DY_U8, i, (int64_t)y);
+    dy_store_int(out[0].data, DY_U8, i, (int64_t)y);
   }
   store_f32(out[1].data, 0, scale);
-  store_int(out[2].data, DY_U8, 0, (int64_t)zp);
+  dy_store_int(out[2].data, DY_U8, 0, (int64_t)zp);
   return 0;
 }
 

@@ -13,41 +13,7 @@
 
 #include "interp_internal.h"
 
-/* --- storage --- */
-
-static int64_t ld(const void *p, DyElemType e, int64_t i) {
-  switch (e) {
-  case DY_I32:
-    return ((const int32_t *)p)[i];
-  case DY_I16:
-    return ((const int16_t *)p)[i];
-  case DY_U8:
-  case DY_U4:
-  case DY_U2:
-    return ((const uint8_t *)p)[i];
-  default:
-    return ((const int8_t *)p)[i];
-  }
-}
-
-static void st(void *p, DyElemType e, int64_t i, int64_t v) {
-  switch (e) {
-  case DY_I32:
-    ((int32_t *)p)[i] = (int32_t)v;
-    break;
-  case DY_I16:
-    ((int16_t *)p)[i] = (int16_t)v;
-    break;
-  case DY_U8:
-  case DY_U4:
-  case DY_U2:
-    ((uint8_t *)p)[i] = (uint8_t)v;
-    break;
-  default:
-    ((int8_t *)p)[i] = (int8_t)v;
-    break;
-  }
-}
+/* --- types --- */
 
 static void type_range(const DyType *t, int64_t *lo, int64_t *hi) {
   if (t->quant) {
@@ -103,7 +69,7 @@ static int store_all(const DyOp *op, DyDiag *d, const int64_t *y,
       dy_tensor_free(&out[0]);
       return fail(op, d, msg);
     }
-    st(out[0].data, t->elem, i, y[i]);
+    dy_store_int(out[0].data, t->elem, i, y[i]);
   }
   return 0;
 }
@@ -119,7 +85,7 @@ static int64_t *load(const DyOp *op, const DyTensor *operands, int k,
     return NULL;
   }
   for (int64_t i = 0; i < n; i++)
-    b[i] = ld(operands[k].data, t->elem, i);
+    b[i] = dy_load_int(operands[k].data, t->elem, i);
   return b;
 }
 
@@ -347,11 +313,12 @@ static int int_softmax(const DyOp *op, const DyTensor *operands, DyTensor *out,
     for (int64_t i = 0; i < inner; i++) {
       int64_t base = o * len * inner + i, max = INT64_MIN, sum = 0;
       for (int64_t j = 0; j < len; j++) {
-        int64_t v = ld(xd, tx->elem, base + j * inner);
+        int64_t v = dy_load_int(xd, tx->elem, base + j * inner);
         max = v > max ? v : max;
       }
       for (int64_t j = 0; j < len; j++) {
-        int64_t e = ld(td, DY_I32, max - ld(xd, tx->elem, base + j * inner));
+        int64_t e = dy_load_int(
+            td, DY_I32, max - dy_load_int(xd, tx->elem, base + j * inner));
         /* e < 2^31 and S < 2^62 keep e * 2^(shift+1) + S and 2 S below
          * 2^63 for every shift up to 30 */
         if (e < 0 || sum >= ((int64_t)1 << 62) - e) {
@@ -367,12 +334,13 @@ static int int_softmax(const DyOp *op, const DyTensor *operands, DyTensor *out,
         return fail(op, d, "softmax table sum is 0");
       }
       for (int64_t j = 0; j < len; j++) {
-        int64_t e = ld(td, DY_I32, max - ld(xd, tx->elem, base + j * inner));
+        int64_t e = dy_load_int(
+            td, DY_I32, max - dy_load_int(xd, tx->elem, base + j * inner));
         int64_t y = zp + (e * ((int64_t)2 << shift) + sum) / (2 * sum);
-        st(out[0].data, ty->elem, base + j * inner,
-           y < qlo   ? qlo
-           : y > qhi ? qhi
-                     : y);
+        dy_store_int(out[0].data, ty->elem, base + j * inner,
+                     y < qlo   ? qlo
+                     : y > qhi ? qhi
+                               : y);
       }
     }
   return 0;
@@ -397,7 +365,7 @@ static int int_lookup(const DyOp *op, const DyTensor *operands, DyTensor *out,
   int64_t base = tx->elem == DY_I8 ? -128 : tx->elem == DY_I16 ? -32768 : 0;
   size_t esize = dy_elem_size(ty->elem);
   for (int64_t i = 0, n = count(ty); i < n; i++) {
-    int64_t j = ld(operands[0].data, tx->elem, i) - base; /* < tlen */
+    int64_t j = dy_load_int(operands[0].data, tx->elem, i) - base; /* < tlen */
     memcpy((unsigned char *)out[0].data + (size_t)i * esize,
            (const unsigned char *)operands[1].data + (size_t)j * esize, esize);
   }

@@ -42,6 +42,63 @@ int dy_elem_from_name(const char *s, size_t n, DyElemType *out) {
 size_t dy_elem_size(DyElemType t) { return elem_info[t].size; }
 int dy_elem_is_int(DyElemType t) { return t != DY_F32; }
 
+int64_t dy_load_int(const void *data, DyElemType e, int64_t i) {
+  const unsigned char *p = data;
+  switch (e) {
+  case DY_I32: {
+    int32_t v;
+    memcpy(&v, p + 4 * (size_t)i, 4);
+    return v;
+  }
+  case DY_I16: {
+    int16_t v;
+    memcpy(&v, p + 2 * (size_t)i, 2);
+    return v;
+  }
+  case DY_U8:
+  case DY_U4:
+  case DY_U2:
+    return p[i];
+  case DY_I8:
+  case DY_I4:
+  case DY_I2:
+  case DY_I1:
+  case DY_TERNARY: {
+    int8_t v;
+    memcpy(&v, p + i, 1);
+    return v;
+  }
+  default:
+    return 0;
+  }
+}
+
+void dy_store_int(void *data, DyElemType e, int64_t i, int64_t v) {
+  unsigned char *p = data;
+  switch (e) {
+  case DY_I32: {
+    int32_t x = (int32_t)v;
+    memcpy(p + 4 * (size_t)i, &x, 4);
+    break;
+  }
+  case DY_I16: {
+    int16_t x = (int16_t)v;
+    memcpy(p + 2 * (size_t)i, &x, 2);
+    break;
+  }
+  case DY_U8:
+  case DY_U4:
+  case DY_U2:
+    p[i] = (unsigned char)v;
+    break;
+  default: {
+    int8_t x = (int8_t)v;
+    memcpy(p + i, &x, 1);
+    break;
+  }
+  }
+}
+
 void dy_elem_range(DyElemType t, int64_t *lo, int64_t *hi) {
   *lo = elem_info[t].lo;
   *hi = elem_info[t].hi;

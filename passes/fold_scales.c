@@ -255,19 +255,9 @@ static void act_clamp(const DyOp *act, const DyQuant *yq, int64_t *lo,
 
 /* --- conv2d / matmul --- */
 
-/* Stored element idx of a quantized constant of at most 16 bits. */
+/* Stored element idx of a quantized constant. */
 static int64_t load_weight(const DyValue *w, int64_t idx) {
-  const void *p = w->def->data->data;
-  switch (w->type.elem) {
-  case DY_I16:
-    return ((const int16_t *)p)[idx];
-  case DY_U8:
-  case DY_U4:
-  case DY_U2:
-    return ((const uint8_t *)p)[idx];
-  default:
-    return ((const int8_t *)p)[idx];
-  }
+  return dy_load_int(w->def->data->data, w->type.elem, idx);
 }
 
 static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {

@@ -122,6 +122,18 @@ static int parse_args(const char *cmd, int argc, char **argv, QuantArgs *a,
   return 0;
 }
 
+static void free_levels(DyGraph *g, DyGraph *q, DyGraph *i, char *text,
+                        DyArena *arena) {
+  if (g)
+    dy_graph_destroy(g);
+  if (q)
+    dy_graph_destroy(q);
+  if (i)
+    dy_graph_destroy(i);
+  free(text);
+  dy_arena_destroy(arena);
+}
+
 static int has_qdq(const DyGraph *g) {
   for (const DyOp *op = g->first; op; op = op->next)
     if (op->kind == DY_OP_QUANTIZE)
@@ -242,14 +254,7 @@ int dyad_cmd_quantize(int argc, char **argv, DyDiag *d) {
     if (!rc)
       rc = write_graph(a.out, res, d);
   }
-  if (g)
-    dy_graph_destroy(g);
-  if (q)
-    dy_graph_destroy(q);
-  if (i)
-    dy_graph_destroy(i);
-  free(text);
-  dy_arena_destroy(arena);
+  free_levels(g, q, i, text, arena);
   return rc;
 }
 
@@ -281,23 +286,7 @@ static int real_values(const DyTensor *t, double *out, int64_t n) {
   if (!q || q->kind != DY_QUANT_PER_TENSOR)
     return 0;
   for (int64_t i = 0; i < n; i++) {
-    int64_t v;
-    switch (t->type.elem) {
-    case DY_I32:
-      v = ((const int32_t *)t->data)[i];
-      break;
-    case DY_I16:
-      v = ((const int16_t *)t->data)[i];
-      break;
-    case DY_U8:
-    case DY_U4:
-    case DY_U2:
-      v = ((const uint8_t *)t->data)[i];
-      break;
-    default:
-      v = ((const int8_t *)t->data)[i];
-      break;
-    }
+    int64_t v = dy_load_int(t->data, t->type.elem, i);
     out[i] = (double)(v - q->zero_points[0]) * q->scales[0];
   }
   return 1;
@@ -514,13 +503,6 @@ done:
   free(r.t);
   dy_npy_free(&labels);
   dy_calib_data_free(&data);
-  if (g)
-    dy_graph_destroy(g);
-  if (q)
-    dy_graph_destroy(q);
-  if (i)
-    dy_graph_destroy(i);
-  free(text);
-  dy_arena_destroy(arena);
+  free_levels(g, q, i, text, arena);
   return rc;
 }

@@ -39,6 +39,10 @@ const char *dy_elem_name(DyElemType t); /* "f32", "i8", ... */
 int dy_elem_from_name(const char *s, size_t n, DyElemType *out);
 size_t dy_elem_size(DyElemType t); /* bytes of one stored element */
 int dy_elem_is_int(DyElemType t);  /* every type but f32 */
+/* Element i of integer storage of type e (any alignment): loads as int64,
+ * stores truncating to the storage type. */
+int64_t dy_load_int(const void *data, DyElemType e, int64_t i);
+void dy_store_int(void *data, DyElemType e, int64_t i, int64_t v);
 /* Full value range of an integer type (i1: -1..1, holding only -1 and 1). */
 void dy_elem_range(DyElemType t, int64_t *lo, int64_t *hi);
 
