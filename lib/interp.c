@@ -3,18 +3,18 @@
  * This is the oracle the rest of dyad is tested against, so it is written
  * for obviousness, not speed. Ops fall into four groups:
  *
- *  - numeric ops (conv2d, matmul, add, relu, softmax, pools, ...) load their
- *    operands into double buffers, compute there and store the result. They
- *    run in one of two domains chosen from the element types:
- *      real:    f32 and quantized tensors. Quantized operands are dequantized
- *               first ((q - zp) * scale in f32) and a quantized result is
+ *  - numeric ops (conv2d, matmul, add, relu, softmax, pools, ...) run in
+ *    one of two domains chosen from the element types:
+ *      integer: the integer forms of docs/ir.md, in lib/interp_int.c on
+ *               stored integers in checked int64 arithmetic (results that
+ *               do not fit their type are errors: an integer graph whose
+ *               values do not fit is a compiler bug the oracle must
+ *               report);
+ *      real:    f32 and quantized tensors, here: operands loaded into
+ *               double buffers (quantized ones dequantized first, (q - zp)
+ *               * scale in f32), computed there, and a quantized result
  *               quantized from the f32 value (half to even): fake-quant
- *               semantics for a graph whose tensors carry quant types;
- *      integer: plain integer tensors. Doubles hold integers exactly below
- *               2^53: every product and partial sum is checked to stay
- *               below, and results must be integers that fit the result
- *               type, else the op fails (an integer graph whose values do
- *               not fit is a compiler bug the oracle must report).
+ *               semantics for a graph whose tensors carry quant types.
  *    Mixing the two domains in one op is an error.
  *  - data movement (identity, reshape, flatten, transpose, concat, pad)
  *    copies stored elements; when operand and result types differ the
@@ -470,29 +470,11 @@ static int store_value(const DyOp *op, DyDiag *d, const DyType *t,
 
 /* --- numeric ops: kernels on double buffers --- */
 
-/* A numeric kernel: in[i] holds operand i (shape op->operands[i]->type),
- * out the result (shape op->results[0]->type). is_int selects the integer
- * domain. Kernels check every shape they index with. */
+/* A real-domain kernel: in[i] holds operand i (shape
+ * op->operands[i]->type), out the result (shape op->results[0]->type).
+ * Kernels check every shape they index with. */
 typedef int (*Kernel)(const DyOp *op, double *const *in, double *out,
-                      int is_int, DyDiag *d);
-
-/* acc += term, checking in the integer domain that both stay exact. */
-static int accumulate(const DyOp *op, DyDiag *d, int is_int, double *acc,
-                      double term) {
-  *acc += term;
-  if (is_int && !(fabs(term) < EXACT_LIMIT && fabs(*acc) < EXACT_LIMIT))
-    return op_fail(op, d, "integer accumulation exceeds 2^53");
-  return 0;
-}
-
-/* Integer mean: sum / count rounded half away from zero, as TFLite's
- * integer average pool does: (sum + count/2) / count for positive sums. */
-static double int_mean(double sum, int64_t count) {
-  int64_t s = (int64_t)sum;
-  if (s >= 0)
-    return (double)((s + count / 2) / count);
-  return (double)(-((-s + count / 2) / count));
-}
+                      DyDiag *d);
 
 /* Length of a sliding window axis: docs/ir.md's
  *   OH = (H + pt + pb - dh*(KH-1) - 1) / sh + 1,
@@ -570,8 +552,7 @@ int dy_interp_conv_geom(const DyOp *op, DyDiag *d, DyConvGeom *gm) {
   return 0;
 }
 
-static int k_conv2d(const DyOp *op, double *const *in, double *out, int is_int,
-                    DyDiag *d) {
+static int k_conv2d(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   DyConvGeom gm;
   if (dy_interp_conv_geom(op, d, &gm))
     return 1;
@@ -598,13 +579,12 @@ static int k_conv2d(const DyOp *op, double *const *in, double *out, int is_int,
               for (int64_t ic = 0; ic < CG; ic++) {
                 double xv = x[((n * H + ih) * W + iw) * C + g * CG + ic];
                 double wv = w[((oc * KH + kh) * KW + kw) * CG + ic];
-                if (accumulate(op, d, is_int, &acc, xv * wv))
-                  return 1;
+                acc += xv * wv;
               }
             }
           }
-          if (b && accumulate(op, d, is_int, &acc, b[oc]))
-            return 1;
+          if (b)
+            acc += b[oc];
           out[((n * OH + oh) * OW + ow) * OC + oc] = acc;
         }
   return 0;
@@ -645,8 +625,7 @@ int dy_interp_matmul_geom(const DyOp *op, DyDiag *d, DyMatmulGeom *gm) {
   return 0;
 }
 
-static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
-                    DyDiag *d) {
+static int k_matmul(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   DyMatmulGeom gm;
   if (dy_interp_matmul_geom(op, d, &gm))
     return 1;
@@ -659,10 +638,9 @@ static int k_matmul(const DyOp *op, double *const *in, double *out, int is_int,
     for (int64_t j = 0; j < N; j++) {
       double acc = 0;
       for (int64_t k = 0; k < K; k++)
-        if (accumulate(op, d, is_int, &acc, x[m * K + k] * wm[k * N + j]))
-          return 1;
-      if (b && accumulate(op, d, is_int, &acc, b[j]))
-        return 1;
+        acc += x[m * K + k] * wm[k * N + j];
+      if (b)
+        acc += b[j];
       out[m * N + j] = acc;
     }
   }
@@ -703,8 +681,7 @@ void dy_interp_bcast_index(const DyBcastGeom *gm, int64_t i, int64_t *ia,
   }
 }
 
-static int k_binary(const DyOp *op, double *const *in, double *out, int is_int,
-                    DyDiag *d) {
+static int k_binary(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   DyBcastGeom gm;
   if (dy_interp_bcast_geom(op, d, &gm))
     return 1;
@@ -716,17 +693,13 @@ static int k_binary(const DyOp *op, double *const *in, double *out, int is_int,
     dy_interp_bcast_index(&gm, i, &ia, &ib);
     double a = in[0][ia], b = in[1][ib];
     double v = op->kind == DY_OP_ADD ? a + b : a * b;
-    if (is_int && !(fabs(v) < EXACT_LIMIT))
-      return op_fail(op, d, "integer result at index %lld exceeds 2^53",
-                     (long long)i);
     out[i] = v;
   }
   return 0;
 }
 
 /* Elementwise ops whose result has the operand's shape. */
-static int k_unary(const DyOp *op, double *const *in, double *out, int is_int,
-                   DyDiag *d) {
+static int k_unary(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   const DyType *tx = &op->operands[0]->type;
   if (expect_result_dims(op, d, tx->rank, tx->dims))
     return 1;
@@ -766,7 +739,7 @@ static int k_unary(const DyOp *op, double *const *in, double *out, int is_int,
   return 0;
 }
 
-static int k_softmax(const DyOp *op, double *const *in, double *out, int is_int,
+static int k_softmax(const DyOp *op, double *const *in, double *out,
                      DyDiag *d) {
   const DyType *tx = &op->operands[0]->type;
   int64_t axis_attr;
@@ -826,8 +799,7 @@ int dy_interp_pool_geom(const DyOp *op, DyDiag *d, DyPoolGeom *p) {
  * divided by the number of those cells, or with count_include_pad by the
  * number of cells inside the explicitly padded input; cells beyond the pads
  * (reached under ceil_mode) are never counted. */
-static int k_pool(const DyOp *op, double *const *in, double *out, int is_int,
-                  DyDiag *d) {
+static int k_pool(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   Pool p;
   int64_t include_pad = 0;
   if (dy_interp_pool_geom(op, d, &p) ||
@@ -854,8 +826,7 @@ static int k_pool(const DyOp *op, double *const *in, double *out, int is_int,
               if (!isnan(max) && (v > max || isnan(v)))
                 max = v;
               cells++;
-              if (accumulate(op, d, is_int, &sum, v))
-                return 1;
+              sum += v;
             }
           if (cells == 0)
             return op_fail(op, d,
@@ -867,7 +838,7 @@ static int k_pool(const DyOp *op, double *const *in, double *out, int is_int,
             y = max;
           } else {
             int64_t div = include_pad ? padded : cells;
-            y = is_int ? int_mean(sum, div) : sum / (double)div;
+            y = sum / (double)div;
           }
           out[((n * p.OH + oh) * p.OW + ow) * p.C + c] = y;
         }
@@ -875,7 +846,7 @@ static int k_pool(const DyOp *op, double *const *in, double *out, int is_int,
 }
 
 static int k_global_avgpool(const DyOp *op, double *const *in, double *out,
-                            int is_int, DyDiag *d) {
+                            DyDiag *d) {
   const DyType *tx = &op->operands[0]->type;
   if (expect_rank(op, d, "input", tx, 4))
     return 1;
@@ -890,16 +861,14 @@ static int k_global_avgpool(const DyOp *op, double *const *in, double *out,
       double sum = 0;
       for (int64_t h = 0; h < H; h++)
         for (int64_t w = 0; w < W; w++)
-          if (accumulate(op, d, is_int, &sum,
-                         in[0][((n * H + h) * W + w) * C + c]))
-            return 1;
-      out[n * C + c] = is_int ? int_mean(sum, H * W) : sum / (double)(H * W);
+          sum += in[0][((n * H + h) * W + w) * C + c];
+      out[n * C + c] = sum / (double)(H * W);
     }
   return 0;
 }
 
 static int k_batchnorm(const DyOp *op, double *const *in, double *out,
-                       int is_int, DyDiag *d) {
+                       DyDiag *d) {
   const DyType *tx = &op->operands[0]->type;
   if (tx->rank < 1)
     return op_fail(op, d, "input must have rank 1 or more");
@@ -946,28 +915,21 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
   int ir = dy_interp_int_eval(op, operands, out, clo, chi, d);
   if (ir >= 0)
     return ir;
-  int real = is_real(ty);
-  /* Integer conv2d and matmul: quantized or plain integer operands, a plain
-   * integer result; each operand contributes q - zero_point, exactly. */
-  int int_zp = !real && (op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL);
+  /* not an integer form: the real domain, with no integer operand */
+  if (!is_real(ty) && !int_ok)
+    return op_fail(op, d, "integer element type %s is not supported",
+                   dy_elem_name(ty->elem));
   for (int i = 0; i < op->noperands; i++)
-    if (int_zp ? op->operands[i]->type.elem == DY_F32
-               : is_real(&op->operands[i]->type) != real)
+    if (is_real(&op->operands[i]->type) != is_real(ty))
       return op_fail(op, d, "mixed integer and real element types (%s, %s)",
                      dy_elem_name(op->operands[i]->type.elem),
                      dy_elem_name(ty->elem));
-  if (!real && !int_ok)
-    return op_fail(op, d, "integer element type %s is not supported",
-                   dy_elem_name(ty->elem));
+  if (!is_real(ty))
+    return op_fail(op, d, "integer element types do not form an integer %s",
+                   dy_op_name(op->kind));
   double *bufs[MAX_NUMERIC_OPERANDS] = {0};
   double *y = NULL;
   int rc = 1;
-  /* integer conv2d / matmul: input_zp overrides x's zero point (the pass
-   * that folds the zero point's cross term into the bias sets it to 0) */
-  const DyAttr *izp = int_zp ? dy_op_attr(op, "input_zp") : NULL;
-  if (izp &&
-      (izp->kind != DY_ATTR_INT || izp->i < INT32_MIN || izp->i > INT32_MAX))
-    return op_fail(op, d, "input_zp must be an i32 integer");
   if (op->noperands > MAX_NUMERIC_OPERANDS) {
     op_fail(op, d, "too many operands");
     goto done;
@@ -984,13 +946,7 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
       goto done;
     }
     for (int64_t j = 0; j < n; j++)
-      bufs[i][j] =
-          int_zp
-              ? (double)(dy_load_int(operands[i].data, t->elem, j) -
-                         (i == 0 && izp ? izp->i
-                          : t->quant ? t->quant->zero_points[qmap_index(&m, j)]
-                                     : 0))
-              : load_value(t, &m, operands[i].data, j);
+      bufs[i][j] = load_value(t, &m, operands[i].data, j);
   }
   int64_t ny = numel(ty);
   y = calloc((size_t)(ny ? ny : 1), sizeof(double));
@@ -998,7 +954,7 @@ static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
     op_fail(op, d, "out of memory");
     goto done;
   }
-  if (kernel(op, bufs, y, !real, d))
+  if (kernel(op, bufs, y, d))
     goto done;
   QMap my;
   if (qmap_init(&my, ty, op, d) || dy_tensor_alloc(&out[0], ty, d))
