@@ -530,7 +530,7 @@ int dy_interp_conv_geom(const DyOp *op, DyDiag *d, DyConvGeom *gm) {
   if (tb && tb->dims[0] != OC)
     return op_fail(op, d, "bias has %lld entries for %lld output channels",
                    (long long)tb->dims[0], (long long)OC);
-  int64_t OH, OW;
+  int64_t OH = 0, OW = 0;
   if (window_len(op, d, H, gm->pads[0], gm->pads[2], KH, gm->strides[0],
                  gm->dil[0], 0, &OH) ||
       window_len(op, d, W, gm->pads[1], gm->pads[3], KW, gm->strides[1],

@@ -14,6 +14,7 @@
 #include "dyad/npy.h"
 
 #include "dyad/arena.h"
+#include "dyad/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -170,7 +171,7 @@ static int hdr_shape(HdrParser *h, DyNpy *out) {
   if (hdr_accept(h, ')'))
     return 0;
   for (;;) {
-    int64_t v;
+    int64_t v = 0;
     if (hdr_dim(h, &v))
       return 1;
     if (out->rank >= DY_NPY_MAX_RANK) {
@@ -512,22 +513,6 @@ static size_t build_header(const DyNpy *a, unsigned char *buf, size_t cap) {
   return total;
 }
 
-/* Writes all of buf to fd, retrying after interruptions. */
-static int write_fd(int fd, const void *buf, size_t len) {
-  const unsigned char *p = buf;
-  while (len > 0) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return 1;
-    }
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
 int dy_npy_write(const char *path, const DyNpy *a, DyDiag *d) {
   if ((unsigned)a->dtype >= (unsigned)NPY_NDTYPES) {
     dy_error(d, file_loc(path), "invalid dtype %d", (int)a->dtype);
@@ -562,41 +547,6 @@ int dy_npy_write(const char *path, const DyNpy *a, DyDiag *d) {
   size_t hsize = build_header(a, header, sizeof header);
   DY_ASSERT(hsize > 0);
 
-  /* PATH.tmp.XXXXXX in the same directory, so rename is atomic */
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-  if (!tmp) {
-    dy_error(d, file_loc(path), "out of memory");
-    return 1;
-  }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    dy_error(d, file_loc(path), "cannot create a temporary file: %s",
-             strerror(errno));
-    free(tmp);
-    return 1;
-  }
-  /* mkstemp makes the file 0600; give it the mode a plain create would
-   * (reading the umask means setting it, then restoring it at once) */
-  mode_t mask = umask(0);
-  umask(mask);
-  int failed = fchmod(fd, 0666 & ~mask) != 0 || write_fd(fd, header, hsize) ||
-               write_fd(fd, a->data, nbytes);
-  int err = errno;
-  if (close(fd) != 0 && !failed) {
-    failed = 1;
-    err = errno;
-  }
-  if (!failed && rename(tmp, path) != 0) {
-    failed = 1;
-    err = errno;
-  }
-  if (failed) {
-    dy_error(d, file_loc(path), "cannot write: %s", strerror(err));
-    unlink(tmp);
-  }
-  free(tmp);
-  return failed;
+  DyWriteBuf parts[2] = {{header, hsize}, {a->data, nbytes}};
+  return dy_write_file_parts(path, parts, 2, d);
 }

@@ -1153,6 +1153,17 @@ static void parse_graph(Parser *p) {
   }
 }
 
+/* Registers the text with the sink for carets, unless a caller already did
+ * (--split-input-file registers the whole file once). Kept out of
+ * dy_parse_graph so that no local lives across its setjmp. */
+static void register_source(DyDiag *d, const char *file, const char *text,
+                            size_t len) {
+  for (const DyDiagSource *src = d->sources; src; src = src->next)
+    if (strcmp(src->file, file) == 0)
+      return;
+  dy_diag_add_source(d, file, text, len);
+}
+
 DyGraph *dy_parse_graph(const char *file, const char *text, size_t len,
                         const DyParseOptions *opt, DyDiag *d) {
   Parser p;
@@ -1164,11 +1175,7 @@ DyGraph *dy_parse_graph(const char *file, const char *text, size_t len,
   p.col = 1;
   p.d = d;
   p.opt = opt;
-  int known = 0;
-  for (const DyDiagSource *src = d->sources; src; src = src->next)
-    known |= strcmp(src->file, p.file) == 0;
-  if (!known)
-    dy_diag_add_source(d, p.file, text, len);
+  register_source(d, p.file, text, len);
   if (opt)
     p.line += opt->line_offset;
   p.g = dy_graph_create("main");

@@ -18,3 +18,6 @@ config.substitutions.append(("%srcroot", config.dyad_src_root))
 if config.dyad_sanitize in ("ON", "1", "TRUE"):
     config.available_features.add("sanitize")
     config.environment["ASAN_OPTIONS"] = "detect_leaks=1"
+# Tests that make device nodes (mknod) run only as root.
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    config.available_features.add("root")

@@ -365,10 +365,10 @@ int main(int argc, char **argv) {
     dy_error(&d, none, "cannot read back the output");
     rc = 1;
   }
-  if (!rc && ext && dy_write_file_atomic(o.ext_path, extbuf, extlen, &d))
+  if (!rc && ext && dy_write_file(o.ext_path, extbuf, extlen, &d))
     rc = 1;
   if (!rc &&
-      dy_write_file_atomic(o.output ? o.output : "-", outbuf, outlen, &d))
+      dy_write_file(o.output ? o.output : "-", outbuf, outlen, &d))
     rc = 1;
   if (out)
     fclose(out);

@@ -454,7 +454,7 @@ static int cmd_import(int argc, char **argv, DyDiag *d) {
   if (rc)
     dy_error(d, none, "cannot print the imported graph");
   else
-    rc = dy_write_file_atomic(out, buf, len, d);
+    rc = dy_write_file(out, buf, len, d);
   free(buf);
   dy_graph_destroy(g);
   return rc;

@@ -201,7 +201,7 @@ static int write_graph(const char *path, const DyGraph *g, DyDiag *d) {
   if (rc)
     dy_error(d, none, "cannot print the graph");
   else
-    rc = dy_write_file_atomic(path, buf, len, d);
+    rc = dy_write_file(path, buf, len, d);
   free(buf);
   return rc;
 }
