@@ -367,8 +367,7 @@ int main(int argc, char **argv) {
   }
   if (!rc && ext && dy_write_file(o.ext_path, extbuf, extlen, &d))
     rc = 1;
-  if (!rc &&
-      dy_write_file(o.output ? o.output : "-", outbuf, outlen, &d))
+  if (!rc && dy_write_file(o.output ? o.output : "-", outbuf, outlen, &d))
     rc = 1;
   if (out)
     fclose(out);
