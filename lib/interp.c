@@ -30,6 +30,7 @@
  */
 #include "dyad/interp.h"
 #include "dyad/requant.h"
+#include "dyad/shape.h"
 #include "interp_internal.h"
 
 #include <math.h>
@@ -40,7 +41,6 @@
 #include <string.h>
 
 #define EXACT_LIMIT 9007199254740992.0 /* 2^53: doubles hold integers below */
-#define ATTR_LIMIT ((int64_t)1 << 31)  /* bound on strides, pads, ... */
 #define MAX_NUMERIC_OPERANDS 5         /* batchnorm's */
 
 /* --- diagnostics --- */
@@ -138,28 +138,13 @@ static void store_f32(void *data, int64_t i, float v) {
   memcpy((unsigned char *)data + 4 * (size_t)i, &v, 4);
 }
 
-/* Element i of integer storage (see ir.h for the storage of each type). */
-
-/* Stores v, which the caller has checked fits e. */
-
 static int is_real(const DyType *t) { return t->quant || t->elem == DY_F32; }
-
-/* The values a stored integer of t may take: the quantized range for
- * quantized types, else the element type's. */
-static void int_range(const DyType *t, int64_t *lo, int64_t *hi) {
-  if (t->quant) {
-    *lo = t->quant->qmin;
-    *hi = t->quant->qmax;
-  } else {
-    dy_elem_range(t->elem, lo, hi);
-  }
-}
 
 /* Stores integer v as element i of y (type t) if it is a valid value. */
 static int store_int_checked(const DyOp *op, DyDiag *d, const DyType *t,
                              void *y, int64_t i, int64_t v) {
   int64_t lo, hi;
-  int_range(t, &lo, &hi);
+  dy_type_int_range(t, &lo, &hi);
   if (v < lo || v > hi || (t->elem == DY_I1 && v == 0))
     return op_fail(op, d, "result %lld at index %lld does not fit %s",
                    (long long)v, (long long)i, dy_elem_name(t->elem));
@@ -208,13 +193,6 @@ static int same_dims(const DyType *a, const DyType *b) {
 
 /* Normalizes a possibly negative axis into [0, rank); returns 1 if out of
  * range. */
-static int norm_axis(int64_t axis, int rank, int *out) {
-  *out = 0;
-  if (axis < -rank || axis >= rank)
-    return 1;
-  *out = (int)(axis < 0 ? axis + rank : axis);
-  return 0;
-}
 
 static int expect_rank(const DyOp *op, DyDiag *d, const char *what,
                        const DyType *t, int rank) {
@@ -239,68 +217,6 @@ static int expect_result_dims(const DyOp *op, DyDiag *d, int rank,
   sappend(want, sizeof want, &n, "]");
   return op_fail(op, d, "result type %s does not have the shape %s",
                  type_str(ty, buf, sizeof buf), want);
-}
-
-/* --- attributes --- */
-
-/* Reads an int list attribute that must have exactly n entries, each in
- * [lo, hi]; dflt (n entries) when absent, an error when absent and dflt is
- * NULL. */
-static int attr_ints(const DyOp *op, DyDiag *d, const char *name, int n,
-                     const int64_t *dflt, int64_t lo, int64_t hi,
-                     int64_t *out) {
-  const DyAttr *a = dy_op_attr(op, name);
-  memset(out, 0, (size_t)n * sizeof *out);
-  if (!a) {
-    if (!dflt)
-      return op_fail(op, d, "missing attribute '%s'", name);
-    memcpy(out, dflt, (size_t)n * sizeof *out);
-    return 0;
-  }
-  if (a->kind != DY_ATTR_INTS)
-    return op_fail(op, d, "attribute '%s' must be a list of integers", name);
-  if (a->n != n)
-    return op_fail(op, d, "attribute '%s' must have %d entries, not %d", name,
-                   n, a->n);
-  dy_op_ints(op, name, out, n, NULL, 0);
-  for (int i = 0; i < n; i++)
-    if (out[i] < lo || out[i] > hi)
-      return op_fail(op, d, "attribute '%s' entry %lld is out of range", name,
-                     (long long)out[i]);
-  return 0;
-}
-
-/* Reads an int attribute; dflt when absent. */
-static int attr_int(const DyOp *op, DyDiag *d, const char *name, int64_t dflt,
-                    int64_t *out) {
-  const DyAttr *a = dy_op_attr(op, name);
-  *out = dflt;
-  if (a && a->kind != DY_ATTR_INT)
-    return op_fail(op, d, "attribute '%s' must be an integer", name);
-  *out = dy_op_int(op, name, dflt);
-  return 0;
-}
-
-/* Reads a float attribute (an integer is accepted); dflt when absent. */
-static int attr_float(const DyOp *op, DyDiag *d, const char *name, double dflt,
-                      double *out) {
-  const DyAttr *a = dy_op_attr(op, name);
-  *out = dflt;
-  if (a && a->kind != DY_ATTR_FLOAT && a->kind != DY_ATTR_INT)
-    return op_fail(op, d, "attribute '%s' must be a number", name);
-  *out = dy_op_float(op, name, dflt);
-  return 0;
-}
-
-/* Reads a string attribute; dflt when absent. */
-static int attr_str(const DyOp *op, DyDiag *d, const char *name,
-                    const char *dflt, const char **out) {
-  const DyAttr *a = dy_op_attr(op, name);
-  *out = dflt;
-  if (a && a->kind != DY_ATTR_STR)
-    return op_fail(op, d, "attribute '%s' must be a string", name);
-  *out = dy_op_str(op, name, dflt);
-  return 0;
 }
 
 /* --- quantization parameters --- */
@@ -346,7 +262,7 @@ static int qmap_init(QMap *m, const DyType *t, const DyOp *op, DyDiag *d) {
                      (long long)q->nparams);
     return 0;
   case DY_QUANT_PER_AXIS:
-    if (norm_axis(q->axis, t->rank, &m->axis))
+    if (dy_axis_normalize(q->axis, t->rank, &m->axis))
       return op_fail(op, d, "quantization axis %d is out of range for rank %d",
                      q->axis, t->rank);
     if (q->nparams != t->dims[m->axis])
@@ -476,85 +392,9 @@ static int store_value(const DyOp *op, DyDiag *d, const DyType *t,
 typedef int (*Kernel)(const DyOp *op, double *const *in, double *out,
                       DyDiag *d);
 
-/* Length of a sliding window axis: docs/ir.md's
- *   OH = (H + pt + pb - dh*(KH-1) - 1) / sh + 1,
- * rounded up under ceil_mode, dropping a last window that would start past
- * the input and its leading pad, as PyTorch and ONNX do. */
-static int window_len(const DyOp *op, DyDiag *d, int64_t in, int64_t pa,
-                      int64_t pb, int64_t k, int64_t s, int64_t dil,
-                      int ceil_mode, int64_t *out) {
-  if (k < 1)
-    return op_fail(op, d, "window size %lld must be positive", (long long)k);
-  if (k - 1 > (INT64_MAX / 4) / dil)
-    return op_fail(op, d, "window extent overflows");
-  int64_t span = in + pa + pb - dil * (k - 1) - 1;
-  if (span < 0)
-    return op_fail(op, d,
-                   "window of extent %lld does not fit the padded input of "
-                   "size %lld",
-                   (long long)(dil * (k - 1) + 1), (long long)(in + pa + pb));
-  int64_t o = ceil_mode ? (span + s - 1) / s + 1 : span / s + 1;
-  if (ceil_mode && (o - 1) * s >= in + pa)
-    o--;
-  *out = o;
-  return 0;
-}
-
-int dy_interp_conv_geom(const DyOp *op, DyDiag *d, DyConvGeom *gm) {
-  const DyType *tx = &op->operands[0]->type, *tw = &op->operands[1]->type;
-  const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
-  if (expect_rank(op, d, "input", tx, 4) ||
-      expect_rank(op, d, "weights", tw, 4) ||
-      (tb && expect_rank(op, d, "bias", tb, 1)))
-    return 1;
-  static const int64_t ones[2] = {1, 1}, zeros[4] = {0, 0, 0, 0};
-  if (attr_ints(op, d, "strides", 2, ones, 1, ATTR_LIMIT, gm->strides) ||
-      attr_ints(op, d, "dilations", 2, ones, 1, ATTR_LIMIT, gm->dil) ||
-      attr_ints(op, d, "pads", 4, zeros, 0, ATTR_LIMIT, gm->pads) ||
-      attr_int(op, d, "groups", 1, &gm->groups))
-    return 1;
-  int64_t groups = gm->groups;
-  int64_t N = tx->dims[0], H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
-  int64_t OC = tw->dims[0], KH = tw->dims[1], KW = tw->dims[2];
-  int64_t CG = tw->dims[3];
-  if (groups < 1 || C % groups != 0 || OC % groups != 0)
-    return op_fail(op, d,
-                   "groups %lld must divide the %lld input and %lld output "
-                   "channels",
-                   (long long)groups, (long long)C, (long long)OC);
-  if (CG != C / groups)
-    return op_fail(op, d,
-                   "weights have %lld input channels per group, expected "
-                   "%lld",
-                   (long long)CG, (long long)(C / groups));
-  if (tb && tb->dims[0] != OC)
-    return op_fail(op, d, "bias has %lld entries for %lld output channels",
-                   (long long)tb->dims[0], (long long)OC);
-  int64_t OH = 0, OW = 0;
-  if (window_len(op, d, H, gm->pads[0], gm->pads[2], KH, gm->strides[0],
-                 gm->dil[0], 0, &OH) ||
-      window_len(op, d, W, gm->pads[1], gm->pads[3], KW, gm->strides[1],
-                 gm->dil[1], 0, &OW))
-    return 1;
-  int64_t ydims[4] = {N, OH, OW, OC};
-  if (expect_result_dims(op, d, 4, ydims))
-    return 1;
-  gm->N = N;
-  gm->H = H;
-  gm->W = W;
-  gm->C = C;
-  gm->OC = OC;
-  gm->KH = KH;
-  gm->KW = KW;
-  gm->CG = CG;
-  gm->OH = OH;
-  gm->OW = OW;
-  return 0;
-}
-
 static int k_conv2d(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   DyConvGeom gm;
-  if (dy_interp_conv_geom(op, d, &gm))
+  if (dy_conv_geom(op, &gm, d))
     return 1;
   int64_t N = gm.N, H = gm.H, W = gm.W, C = gm.C, OC = gm.OC, KH = gm.KH,
           KW = gm.KW, CG = gm.CG, OH = gm.OH, OW = gm.OW, groups = gm.groups;
@@ -590,44 +430,9 @@ static int k_conv2d(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   return 0;
 }
 
-int dy_interp_matmul_geom(const DyOp *op, DyDiag *d, DyMatmulGeom *gm) {
-  const DyType *tx = &op->operands[0]->type, *tw = &op->operands[1]->type;
-  const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
-  if (tx->rank < 1)
-    return op_fail(op, d, "input must have rank 1 or more");
-  if (tw->rank < 2 || (tw->rank > 2 && tw->rank != tx->rank))
-    return op_fail(op, d, "weights must have rank 2 or the input's rank");
-  if (tb && expect_rank(op, d, "bias", tb, 1))
-    return 1;
-  /* w is KxN, shared by every row of x, or batched [..., K, N] with one
-   * KxN matrix per leading index of x */
-  int batched = tw->rank > 2;
-  for (int i = 0; batched && i < tw->rank - 2; i++)
-    if (tw->dims[i] != tx->dims[i])
-      return op_fail(op, d, "batch dimension %d differs", i);
-  int64_t K = tx->dims[tx->rank - 1], N = tw->dims[tw->rank - 1];
-  if (tw->dims[tw->rank - 2] != K)
-    return op_fail(op, d, "weights have %lld rows for an input with K = %lld",
-                   (long long)tw->dims[tw->rank - 2], (long long)K);
-  if (tb && tb->dims[0] != N)
-    return op_fail(op, d, "bias has %lld entries for N = %lld",
-                   (long long)tb->dims[0], (long long)N);
-  int64_t ydims[DY_MAX_RANK];
-  memcpy(ydims, tx->dims, sizeof ydims);
-  ydims[tx->rank - 1] = N;
-  if (expect_result_dims(op, d, tx->rank, ydims))
-    return 1;
-  gm->M = dims_prod(tx->dims, 0, tx->rank - 1);
-  gm->K = K;
-  gm->N = N;
-  gm->batched = batched;
-  gm->rows = batched ? tx->dims[tx->rank - 2] : gm->M; /* rows per matrix */
-  return 0;
-}
-
 static int k_matmul(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   DyMatmulGeom gm;
-  if (dy_interp_matmul_geom(op, d, &gm))
+  if (dy_matmul_geom(op, &gm, d))
     return 1;
   const DyType *tb = op->noperands > 2 ? &op->operands[2]->type : NULL;
   int64_t M = gm.M, K = gm.K, N = gm.N, rows = gm.rows;
@@ -649,48 +454,16 @@ static int k_matmul(const DyOp *op, double *const *in, double *out, DyDiag *d) {
 
 /* add and mul with numpy broadcasting: shapes align at the last axis and
  * each pair of sizes is equal or contains a 1. */
-int dy_interp_bcast_geom(const DyOp *op, DyDiag *d, DyBcastGeom *gm) {
-  const DyType *ta = &op->operands[0]->type, *tb = &op->operands[1]->type;
-  int r = ta->rank > tb->rank ? ta->rank : tb->rank;
-  memset(gm, 0, sizeof *gm);
-  gm->rank = r;
-  for (int k = 0; k < r; k++) {
-    int ka = k - (r - ta->rank), kb = k - (r - tb->rank);
-    gm->da[k] = ka >= 0 ? ta->dims[ka] : 1;
-    gm->db[k] = kb >= 0 ? tb->dims[kb] : 1;
-    if (gm->da[k] == gm->db[k] || gm->db[k] == 1)
-      gm->dy[k] = gm->da[k];
-    else if (gm->da[k] == 1)
-      gm->dy[k] = gm->db[k];
-    else
-      return op_fail(op, d, "sizes %lld and %lld do not broadcast",
-                     (long long)gm->da[k], (long long)gm->db[k]);
-  }
-  return expect_result_dims(op, d, r, gm->dy);
-}
-
-void dy_interp_bcast_index(const DyBcastGeom *gm, int64_t i, int64_t *ia,
-                           int64_t *ib) {
-  int64_t c[DY_MAX_RANK];
-  unravel(i, gm->rank, gm->dy, c);
-  *ia = 0;
-  *ib = 0;
-  for (int k = 0; k < gm->rank; k++) {
-    *ia = *ia * gm->da[k] + (gm->da[k] == 1 ? 0 : c[k]);
-    *ib = *ib * gm->db[k] + (gm->db[k] == 1 ? 0 : c[k]);
-  }
-}
-
 static int k_binary(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   DyBcastGeom gm;
-  if (dy_interp_bcast_geom(op, d, &gm))
+  if (dy_bcast_geom(op, &gm, d))
     return 1;
   int r = gm.rank;
   const int64_t *dy = gm.dy;
   int64_t n = dims_prod(dy, 0, r);
   for (int64_t i = 0; i < n; i++) {
     int64_t ia, ib;
-    dy_interp_bcast_index(&gm, i, &ia, &ib);
+    dy_bcast_index(&gm, i, &ia, &ib);
     double a = in[0][ia], b = in[1][ib];
     double v = op->kind == DY_OP_ADD ? a + b : a * b;
     out[i] = v;
@@ -704,8 +477,9 @@ static int k_unary(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   if (expect_result_dims(op, d, tx->rank, tx->dims))
     return 1;
   double lo = -INFINITY, hi = INFINITY;
-  if (op->kind == DY_OP_CLIP && (attr_float(op, d, "min", -INFINITY, &lo) ||
-                                 attr_float(op, d, "max", INFINITY, &hi)))
+  if (op->kind == DY_OP_CLIP &&
+      (dy_attr_read_float(op, "min", -INFINITY, &lo, d) ||
+       dy_attr_read_float(op, "max", INFINITY, &hi, d)))
     return 1;
   int64_t n = numel(tx);
   for (int64_t i = 0; i < n; i++) {
@@ -744,9 +518,9 @@ static int k_softmax(const DyOp *op, double *const *in, double *out,
   const DyType *tx = &op->operands[0]->type;
   int64_t axis_attr;
   int axis;
-  if (attr_int(op, d, "axis", -1, &axis_attr))
+  if (dy_attr_read_int(op, "axis", -1, INT64_MIN, INT64_MAX, &axis_attr, d))
     return 1;
-  if (norm_axis(axis_attr, tx->rank, &axis))
+  if (dy_axis_normalize(axis_attr, tx->rank, &axis))
     return op_fail(op, d, "axis %lld is out of range for rank %d",
                    (long long)axis_attr, tx->rank);
   if (expect_result_dims(op, d, tx->rank, tx->dims))
@@ -769,43 +543,16 @@ static int k_softmax(const DyOp *op, double *const *in, double *out,
   return 0;
 }
 
-typedef DyPoolGeom Pool;
-
-int dy_interp_pool_geom(const DyOp *op, DyDiag *d, DyPoolGeom *p) {
-  const DyType *tx = &op->operands[0]->type;
-  static const int64_t ones[2] = {1, 1}, zeros[4] = {0, 0, 0, 0};
-  if (expect_rank(op, d, "input", tx, 4) ||
-      attr_ints(op, d, "kernel", 2, NULL, 1, ATTR_LIMIT, p->kernel) ||
-      attr_ints(op, d, "strides", 2, ones, 1, ATTR_LIMIT, p->strides) ||
-      attr_ints(op, d, "pads", 4, zeros, 0, ATTR_LIMIT, p->pads) ||
-      attr_ints(op, d, "dilations", 2, ones, 1, ATTR_LIMIT, p->dil) ||
-      attr_int(op, d, "ceil_mode", 0, &p->ceil_mode))
-    return 1;
-  p->N = tx->dims[0];
-  p->H = tx->dims[1];
-  p->W = tx->dims[2];
-  p->C = tx->dims[3];
-  if (window_len(op, d, p->H, p->pads[0], p->pads[2], p->kernel[0],
-                 p->strides[0], p->dil[0], p->ceil_mode != 0, &p->OH) ||
-      window_len(op, d, p->W, p->pads[1], p->pads[3], p->kernel[1],
-                 p->strides[1], p->dil[1], p->ceil_mode != 0, &p->OW))
-    return 1;
-  int64_t ydims[4] = {p->N, p->OH, p->OW, p->C};
-  return expect_result_dims(op, d, 4, ydims);
-}
-
 /* maxpool: the largest input cell of each window; padding never wins, a NaN
  * does (as in PyTorch). avgpool: the window's sum over its input cells
  * divided by the number of those cells, or with count_include_pad by the
  * number of cells inside the explicitly padded input; cells beyond the pads
  * (reached under ceil_mode) are never counted. */
 static int k_pool(const DyOp *op, double *const *in, double *out, DyDiag *d) {
-  Pool p;
-  int64_t include_pad = 0;
-  if (dy_interp_pool_geom(op, d, &p) ||
-      (op->kind == DY_OP_AVGPOOL &&
-       attr_int(op, d, "count_include_pad", 0, &include_pad)))
+  DyPoolGeom p;
+  if (dy_pool_geom(op, &p, d))
     return 1;
+  int64_t include_pad = p.count_include_pad;
   const double *x = in[0];
   for (int64_t n = 0; n < p.N; n++)
     for (int64_t oh = 0; oh < p.OH; oh++)
@@ -881,7 +628,7 @@ static int k_batchnorm(const DyOp *op, double *const *in, double *out,
                      (long long)C);
   }
   double eps;
-  if (attr_float(op, d, "epsilon", 1e-5, &eps) ||
+  if (dy_attr_read_float(op, "epsilon", 1e-5, &eps, d) ||
       expect_result_dims(op, d, tx->rank, tx->dims))
     return 1;
   int64_t n = numel(tx);
@@ -894,16 +641,27 @@ static int k_batchnorm(const DyOp *op, double *const *in, double *out,
 
 /* Runs a numeric kernel: checks the domain, loads the operands as doubles,
  * runs it and stores the result. */
+/* The kernels index by the geometry of lib/shape.c; the declared result
+ * must have the shape that geometry gives (the verifier's inference). */
+static int check_result_shape(const DyOp *op, DyDiag *d) {
+  DyType t;
+  if (dy_op_infer_type(op, &t, d))
+    return 1;
+  return expect_result_dims(op, d, t.rank, t.dims);
+}
+
 static int eval_numeric(const DyOp *op, const DyTensor *operands, DyTensor *out,
                         DyDiag *d, Kernel kernel, int int_ok) {
   const DyType *ty = &op->results[0]->type;
+  if (check_result_shape(op, d))
+    return 1;
   /* the integer forms run on the integer path (lib/interp_int.c); a clip
    * on plain integers keeps the integers within its bounds */
   int64_t clo = INT64_MIN, chi = INT64_MAX;
   if (op->kind == DY_OP_CLIP) {
     double lo, hi;
-    if (attr_float(op, d, "min", -INFINITY, &lo) ||
-        attr_float(op, d, "max", INFINITY, &hi))
+    if (dy_attr_read_float(op, "min", -INFINITY, &lo, d) ||
+        dy_attr_read_float(op, "max", INFINITY, &hi, d))
       return 1;
     if (isnan(lo))
       lo = -INFINITY; /* comparisons with NaN never clip */
@@ -999,7 +757,7 @@ static int map_flatten(const DyOp *op, int *src_op, int64_t *src_idx,
                        DyDiag *d) {
   const DyType *tx = &op->operands[0]->type;
   int64_t axis;
-  if (attr_int(op, d, "axis", 1, &axis))
+  if (dy_attr_read_int(op, "axis", 1, INT64_MIN, INT64_MAX, &axis, d))
     return 1;
   if (axis < -tx->rank || axis > tx->rank)
     return op_fail(op, d, "axis %lld is out of range for rank %d",
@@ -1017,11 +775,11 @@ static int map_transpose(const DyOp *op, int *src_op, int64_t *src_idx,
   const DyType *tx = &op->operands[0]->type;
   int r = tx->rank;
   int64_t perm[DY_MAX_RANK] = {0}, ydims[DY_MAX_RANK] = {0};
-  if (attr_ints(op, d, "perm", r, NULL, 0, r - 1, perm))
+  if (dy_attr_read_ints(op, "perm", r, NULL, 0, perm, d))
     return 1;
   int seen[DY_MAX_RANK] = {0};
   for (int k = 0; k < r; k++) {
-    if (seen[perm[k]]++)
+    if (perm[k] >= r || seen[perm[k]]++)
       return op_fail(op, d, "perm is not a permutation");
     ydims[k] = tx->dims[perm[k]];
   }
@@ -1045,9 +803,9 @@ static int map_concat(const DyOp *op, int *src_op, int64_t *src_idx,
   int64_t axis_attr;
   if (!dy_op_attr(op, "axis"))
     return op_fail(op, d, "missing attribute 'axis'");
-  if (attr_int(op, d, "axis", 0, &axis_attr))
+  if (dy_attr_read_int(op, "axis", 0, INT64_MIN, INT64_MAX, &axis_attr, d))
     return 1;
-  if (norm_axis(axis_attr, r, &axis))
+  if (dy_axis_normalize(axis_attr, r, &axis))
     return op_fail(op, d, "axis %lld is out of range for rank %d",
                    (long long)axis_attr, r);
   int64_t ydims[DY_MAX_RANK];
@@ -1095,8 +853,9 @@ static int map_pad(const DyOp *op, int *src_op, int64_t *src_idx, DyDiag *d) {
   int r = tx->rank;
   int64_t pads[2 * DY_MAX_RANK] = {0}, ydims[DY_MAX_RANK] = {0};
   const char *mode;
-  if (attr_ints(op, d, "pads", 2 * r, NULL, -ATTR_LIMIT, ATTR_LIMIT, pads) ||
-      attr_str(op, d, "mode", "constant", &mode))
+  static const char *const modes[] = {"constant", "reflect", "edge", NULL};
+  if (dy_attr_read_ints(op, "pads", 2 * r, NULL, 0, pads, d) ||
+      dy_attr_read_enum(op, "mode", modes, "constant", &mode, d))
     return 1;
   int constant = strcmp(mode, "constant") == 0;
   int reflect = strcmp(mode, "reflect") == 0;
@@ -1152,7 +911,7 @@ static int eval_move(const DyOp *op, const DyTensor *operands, DyTensor *out,
   if (map(op, src_op, src_idx, d))
     goto done;
   double value = 0;
-  if (op->kind == DY_OP_PAD && attr_float(op, d, "value", 0.0, &value))
+  if (op->kind == DY_OP_PAD && dy_attr_read_float(op, "value", 0.0, &value, d))
     goto done;
   QMap my;
   if (qmap_init(&my, ty, op, d) || dy_tensor_alloc(&out[0], ty, d))
@@ -1197,7 +956,8 @@ static int eval_quantize(const DyOp *op, const DyTensor *operands,
                          DyTensor *out, DyDiag *d) {
   const DyType *tx = &op->operands[0]->type, *ty = &op->results[0]->type;
   const char *rounding;
-  if (attr_str(op, d, "rounding", "half_even", &rounding))
+  static const char *const roundings[] = {"half_even", "half_away", NULL};
+  if (dy_attr_read_enum(op, "rounding", roundings, "half_even", &rounding, d))
     return 1;
   int half_away = strcmp(rounding, "half_away") == 0;
   if (!half_away && strcmp(rounding, "half_even") != 0)
@@ -1264,58 +1024,9 @@ static int eval_dequantize(const DyOp *op, const DyTensor *operands,
   return 0;
 }
 
-typedef DyRounding RequantMode;
-#define RQ_TFLITE_DOUBLE DY_ROUND_TFLITE_DOUBLE
-#define RQ_TFLITE_SINGLE DY_ROUND_TFLITE_SINGLE
-#define RQ_TOSA_SINGLE DY_ROUND_TOSA_SINGLE
-#define RQ_TOSA_DOUBLE DY_ROUND_TOSA_DOUBLE
-
-/* Checks multiplier and shift against the domain of the rounding mode. */
-static int requant_check(const DyOp *op, DyDiag *d, RequantMode mode, int64_t M,
-                         int64_t shift) {
-  int64_t mlo = mode == RQ_TFLITE_DOUBLE ? INT32_MIN : 0;
-  if (M < mlo || M > INT32_MAX)
-    return op_fail(op, d, "multiplier %lld is out of range [%lld, %d]",
-                   (long long)M, (long long)mlo, INT32_MAX);
-  int64_t slo = -31, shi;
-  switch (mode) {
-  case RQ_TFLITE_DOUBLE:
-    shi = 31; /* v * 2^31 wraps modulo 2^32 */
-    break;
-  case RQ_TFLITE_SINGLE:
-    shi = 30; /* s = 31 - shift in [1, 62] */
-    break;
-  default:
-    shi = 29; /* TOSA: s = 31 - shift in [2, 62] */
-    break;
-  }
-  if (shift < slo || shift > shi)
-    return op_fail(op, d,
-                   "shift %lld is out of range [%lld, %lld] for this rounding",
-                   (long long)shift, (long long)slo, (long long)shi);
-  return 0;
-}
-
-/* Reads an int attribute given as one integer or as a list. */
-static int attr_int_list(const DyOp *op, DyDiag *d, const char *name,
-                         const int64_t **vals, int *n) {
-  const DyAttr *a = dy_op_attr(op, name);
-  *vals = NULL;
-  *n = 0;
-  if (!a)
-    return op_fail(op, d, "missing attribute '%s'", name);
-  if (a->kind == DY_ATTR_INT) {
-    *vals = &a->i;
-    *n = 1;
-  } else if (a->kind == DY_ATTR_INTS && a->n >= 1) {
-    *vals = a->ints;
-    *n = a->n;
-  } else {
-    return op_fail(op, d, "attribute '%s' must be integers", name);
-  }
-  return 0;
-}
-
+/* y = clamp(requant(x - input_zp) + output_zp), dy_requant_get's
+ * parameters; "float" computes round_half_even(v * scale) in double (for
+ * ONNX's QLinear ops and for comparison; not integer-only). */
 static int eval_requant(const DyOp *op, const DyTensor *operands, DyTensor *out,
                         DyDiag *d) {
   const DyType *tx = &op->operands[0]->type, *ty = &op->results[0]->type;
@@ -1323,71 +1034,14 @@ static int eval_requant(const DyOp *op, const DyTensor *operands, DyTensor *out,
     return op_fail(op, d, "input and result must be integers");
   if (expect_result_dims(op, d, tx->rank, tx->dims))
     return 1;
-  const int64_t *mult = NULL, *shift = NULL;
-  int nmult = 0, nshift = 0;
-  int64_t axis_attr, in_zp, out_zp;
-  const char *rounding;
-  if (attr_int(op, d, "axis", -1, &axis_attr) ||
-      attr_int(op, d, "input_zp", 0, &in_zp) ||
-      attr_int(op, d, "output_zp", 0, &out_zp) ||
-      attr_str(op, d, "rounding", "tflite-double", &rounding))
+  DyRequantParams rp;
+  if (dy_requant_get(op, &rp, d))
     return 1;
-  /* float: y = round_half_even(v * scale) in double, for ONNX's QLinear ops
-   * and for comparison; not integer-only */
-  const DyAttr *fscale = NULL;
-  if (strcmp(rounding, "float") == 0) {
-    fscale = dy_op_attr(op, "scale");
-    if (!fscale || fscale->kind != DY_ATTR_FLOATS || fscale->n < 1)
-      return op_fail(op, d, "rounding \"float\" needs a 'scale' list");
-    nmult = nshift = fscale->n;
-  } else if (attr_int_list(op, d, "multiplier", &mult, &nmult) ||
-             attr_int_list(op, d, "shift", &shift, &nshift)) {
-    return 1;
-  }
-  RequantMode mode = RQ_TFLITE_DOUBLE;
-  if (fscale)
-    ;
-  else if (strcmp(rounding, "tflite-double") == 0)
-    mode = RQ_TFLITE_DOUBLE;
-  else if (strcmp(rounding, "tflite-single") == 0)
-    mode = RQ_TFLITE_SINGLE;
-  else if (strcmp(rounding, "tosa-single") == 0)
-    mode = RQ_TOSA_SINGLE;
-  else if (strcmp(rounding, "tosa-double") == 0)
-    mode = RQ_TOSA_DOUBLE;
-  else
-    return op_fail(op, d, "unknown rounding \"%s\"", rounding);
-  if (in_zp < INT32_MIN || in_zp > INT32_MAX || out_zp < INT32_MIN ||
-      out_zp > INT32_MAX)
-    return op_fail(op, d, "zero points must fit i32");
-
-  /* per channel when either list has more than one entry */
-  int64_t channels = 1, inner = 1;
-  if (nmult > 1 || nshift > 1) {
-    int axis;
-    if (norm_axis(axis_attr, tx->rank, &axis))
-      return op_fail(op, d, "axis %lld is out of range for rank %d",
-                     (long long)axis_attr, tx->rank);
-    channels = tx->dims[axis];
-    inner = dims_prod(tx->dims, axis + 1, tx->rank);
-  }
-  if ((nmult != 1 && nmult != channels) || (nshift != 1 && nshift != channels))
-    return op_fail(op, d, "%d multipliers and %d shifts for %lld channels",
-                   nmult, nshift, (long long)channels);
-  for (int64_t c = 0; c < channels && !fscale; c++)
-    if (requant_check(op, d, mode, mult[nmult > 1 ? c : 0],
-                      shift[nshift > 1 ? c : 0]))
-      return 1;
-
-  int64_t lo, hi, clamp[2];
-  int_range(ty, &lo, &hi);
-  int64_t dflt[2] = {lo, hi};
-  if (attr_ints(op, d, "clamp", 2, dflt, lo, hi, clamp))
-    return 1;
-  if (clamp[0] > clamp[1])
-    return op_fail(op, d, "clamp [%lld, %lld] is empty", (long long)clamp[0],
-                   (long long)clamp[1]);
-
+  int64_t channels = rp.n, inner = 1;
+  if (channels > 1)
+    inner = dims_prod(tx->dims, rp.axis + 1, tx->rank);
+  const int64_t *clamp = rp.clamp;
+  int64_t in_zp = rp.input_zp, out_zp = rp.output_zp;
   if (dy_tensor_alloc(&out[0], ty, d))
     return 1;
   for (int64_t i = 0; i < numel(ty); i++) {
@@ -1400,15 +1054,14 @@ static int eval_requant(const DyOp *op, const DyTensor *operands, DyTensor *out,
                      (long long)v, (long long)i);
     }
     int64_t y;
-    if (fscale) {
-      double r = round_half_even((double)v * fscale->floats[nmult > 1 ? c : 0]);
+    if (rp.is_float) {
+      double r = round_half_even((double)v * rp.scale[c]);
       r += (double)out_zp; /* |r| < 2^62: beyond every clamp, exact */
       y = r < (double)clamp[0]   ? clamp[0]
           : r > (double)clamp[1] ? clamp[1]
                                  : (int64_t)r;
     } else {
-      y = dy_requant_apply(mode, v, mult[nmult > 1 ? c : 0],
-                           shift[nshift > 1 ? c : 0]) +
+      y = dy_requant_apply(rp.rounding, v, rp.multiplier[c], rp.shift[c]) +
           out_zp;
     }
     y = y < clamp[0] ? clamp[0] : y > clamp[1] ? clamp[1] : y;

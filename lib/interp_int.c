@@ -15,15 +15,6 @@
 
 /* --- types --- */
 
-static void type_range(const DyType *t, int64_t *lo, int64_t *hi) {
-  if (t->quant) {
-    *lo = t->quant->qmin;
-    *hi = t->quant->qmax;
-  } else {
-    dy_elem_range(t->elem, lo, hi);
-  }
-}
-
 static int is_int_type(const DyType *t) {
   return t->elem != DY_F32 && (size_t)t->elem < DY_ELEM_COUNT;
 }
@@ -58,7 +49,7 @@ static int store_all(const DyOp *op, DyDiag *d, const int64_t *y,
                      DyTensor *out) {
   const DyType *t = &op->results[0]->type;
   int64_t lo, hi, n = count(t);
-  type_range(t, &lo, &hi);
+  dy_type_int_range(t, &lo, &hi);
   if (dy_tensor_alloc(&out[0], t, d))
     return 1;
   for (int64_t i = 0; i < n; i++) {
@@ -133,7 +124,7 @@ static int sub_zero_points(const DyOp *op, int64_t *x, int64_t *w, DyDiag *d) {
 static int int_conv(const DyOp *op, const int64_t *x, const int64_t *w,
                     const int64_t *b, int64_t *y, DyDiag *d) {
   DyConvGeom g;
-  if (dy_interp_conv_geom(op, d, &g))
+  if (dy_conv_geom(op, &g, d))
     return 1;
   int64_t ocpg = g.OC / g.groups;
   for (int64_t n = 0; n < g.N; n++)
@@ -170,7 +161,7 @@ static int int_conv(const DyOp *op, const int64_t *x, const int64_t *w,
 static int int_matmul(const DyOp *op, const int64_t *x, const int64_t *w,
                       const int64_t *b, int64_t *y, DyDiag *d) {
   DyMatmulGeom g;
-  if (dy_interp_matmul_geom(op, d, &g))
+  if (dy_matmul_geom(op, &g, d))
     return 1;
   for (int64_t m = 0; m < g.M; m++) {
     const int64_t *wm = g.batched ? w + (m / g.rows) * g.K * g.N : w;
@@ -193,12 +184,12 @@ static int int_matmul(const DyOp *op, const int64_t *x, const int64_t *w,
 static int int_binary(const DyOp *op, const int64_t *a, const int64_t *b,
                       int64_t *y, DyDiag *d) {
   DyBcastGeom g;
-  if (dy_interp_bcast_geom(op, d, &g))
+  if (dy_bcast_geom(op, &g, d))
     return 1;
   int64_t n = count(&op->results[0]->type);
   for (int64_t i = 0; i < n; i++) {
     int64_t ia, ib;
-    dy_interp_bcast_index(&g, i, &ia, &ib);
+    dy_bcast_index(&g, i, &ia, &ib);
     if (op->kind == DY_OP_ADD) {
       y[i] = a[ia];
       if (add_ck(op, d, &y[i], b[ib]))
@@ -217,9 +208,9 @@ static int64_t mean(int64_t sum, int64_t n) {
 
 static int int_pool(const DyOp *op, const int64_t *x, int64_t *y, DyDiag *d) {
   DyPoolGeom p;
-  int64_t include_pad = dy_op_int(op, "count_include_pad", 0);
-  if (dy_interp_pool_geom(op, d, &p))
+  if (dy_pool_geom(op, &p, d))
     return 1;
+  int64_t include_pad = p.count_include_pad;
   for (int64_t n = 0; n < p.N; n++)
     for (int64_t oh = 0; oh < p.OH; oh++)
       for (int64_t ow = 0; ow < p.OW; ow++)
@@ -294,8 +285,8 @@ static int int_softmax(const DyOp *op, const DyTensor *operands, DyTensor *out,
                 "integer softmax takes an integer x of at most 16 "
                 "bits, an i32 table and gives at most 16 bits");
   int64_t lo, hi, qlo, qhi;
-  type_range(tx, &lo, &hi);
-  type_range(ty, &qlo, &qhi);
+  dy_type_int_range(tx, &lo, &hi);
+  dy_type_int_range(ty, &qlo, &qhi);
   if (tt->dims[0] < hi - lo + 1)
     return fail(op, d, "the table is shorter than x's range");
   if (ty->rank != tx->rank ||

@@ -104,6 +104,15 @@ void dy_elem_range(DyElemType t, int64_t *lo, int64_t *hi) {
   *hi = elem_info[t].hi;
 }
 
+void dy_type_int_range(const DyType *t, int64_t *lo, int64_t *hi) {
+  if (t->quant) {
+    *lo = t->quant->qmin;
+    *hi = t->quant->qmax;
+  } else {
+    dy_elem_range(t->elem, lo, hi);
+  }
+}
+
 /* --- types --- */
 
 int64_t dy_type_numel(const DyType *t) {
@@ -194,8 +203,10 @@ const DyQuant *dy_quant_create(DyGraph *g, const DyQuant *q) {
 static const struct {
   const char *name;
   int min_operands, max_operands, nresults;
+  unsigned traits;
 } op_info[DY_OP_COUNT] = {
-#define DY_OP(E, N, MINO, MAXO, NR) [DY_OP_##E] = {N, MINO, MAXO, NR},
+#define DY_OP(E, N, MINO, MAXO, NR, TRAITS)                                    \
+  [DY_OP_##E] = {N, MINO, MAXO, NR, TRAITS},
 #include "dyad/ops.def"
 #undef DY_OP
 };
@@ -218,6 +229,14 @@ void dy_op_arity(DyOpKind k, int *min_operands, int *max_operands,
   *min_operands = op_info[k].min_operands;
   *max_operands = op_info[k].max_operands;
   *nresults = op_info[k].nresults;
+}
+
+int dy_op_has_traits(DyOpKind k, unsigned traits) {
+  return (unsigned)k < DY_OP_COUNT && (op_info[k].traits & traits) == traits;
+}
+
+int dy_value_is_const(const DyValue *v) {
+  return v && v->def && v->def->kind == DY_OP_CONST;
 }
 
 /* --- name set: open addressing over arena-owned strings --- */

@@ -68,3 +68,10 @@ int64_t dy_requant_apply(DyRounding mode, int64_t v, int64_t M, int64_t shift) {
   }
   return 0;
 }
+
+void dy_rounding_shift_range(DyRounding r, int64_t *lo, int64_t *hi) {
+  *lo = -31;
+  *hi = r == DY_ROUND_TFLITE_DOUBLE   ? 31
+        : r == DY_ROUND_TFLITE_SINGLE ? 30
+                                      : 29;
+}

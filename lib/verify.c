@@ -2,6 +2,8 @@
  * op, and the SSA order of the graph. Also the result type inference that
  * the verifier and the passes share. */
 #include "dyad/ir.h"
+#include "dyad/requant.h"
+#include "dyad/shape.h"
 #include "dyad/text.h"
 
 #include <math.h>
@@ -24,86 +26,6 @@ static const char *type_str(const DyType *t, char *buf, size_t n) {
 
 /* Reports a bad attribute and returns 1. */
 #define BAD(...) (dy_error(d, op->loc, __VA_ARGS__), 1)
-
-static int get_ints(const DyOp *op, DyDiag *d, const char *name, int want,
-                    int64_t *out, const int64_t *dflt, int64_t min) {
-  const DyAttr *a = dy_op_attr(op, name);
-  if (!a) {
-    for (int i = 0; i < want; i++)
-      out[i] = dflt ? dflt[i] : 0;
-    return 0;
-  }
-  if (a->kind != DY_ATTR_INTS)
-    return BAD("'%s' attribute '%s' must be a list of integers",
-               dy_op_name(op->kind), name);
-  if (a->n != want)
-    return BAD("'%s' attribute '%s' must have %d values, got %d",
-               dy_op_name(op->kind), name, want, a->n);
-  for (int i = 0; i < want; i++) {
-    if (a->ints[i] < min)
-      return BAD("'%s' attribute '%s' must be >= %lld, got %lld",
-                 dy_op_name(op->kind), name, (long long)min,
-                 (long long)a->ints[i]);
-    out[i] = a->ints[i];
-  }
-  return 0;
-}
-
-static int get_int(const DyOp *op, DyDiag *d, const char *name, int64_t dflt,
-                   int64_t lo, int64_t hi, int64_t *out) {
-  const DyAttr *a = dy_op_attr(op, name);
-  *out = dflt;
-  if (!a)
-    return 0;
-  if (a->kind != DY_ATTR_INT)
-    return BAD("'%s' attribute '%s' must be an integer", dy_op_name(op->kind),
-               name);
-  if (a->i < lo || a->i > hi)
-    return BAD("'%s' attribute '%s' must be in [%lld, %lld], got %lld",
-               dy_op_name(op->kind), name, (long long)lo, (long long)hi,
-               (long long)a->i);
-  *out = a->i;
-  return 0;
-}
-
-static int get_float(const DyOp *op, DyDiag *d, const char *name, double dflt,
-                     double *out) {
-  const DyAttr *a = dy_op_attr(op, name);
-  *out = dflt;
-  if (!a)
-    return 0;
-  if (a->kind == DY_ATTR_INT)
-    *out = (double)a->i;
-  else if (a->kind == DY_ATTR_FLOAT)
-    *out = a->f;
-  else
-    return BAD("'%s' attribute '%s' must be a number", dy_op_name(op->kind),
-               name);
-  if (isnan(*out))
-    return BAD("'%s' attribute '%s' must not be nan", dy_op_name(op->kind),
-               name);
-  return 0;
-}
-
-static int get_enum(const DyOp *op, DyDiag *d, const char *name,
-                    const char *const *allowed) {
-  const DyAttr *a = dy_op_attr(op, name);
-  if (!a)
-    return 0;
-  if (a->kind != DY_ATTR_STR)
-    return BAD("'%s' attribute '%s' must be a string", dy_op_name(op->kind),
-               name);
-  for (int i = 0; allowed[i]; i++)
-    if (strcmp(a->s, allowed[i]) == 0)
-      return 0;
-  char list[256] = "";
-  for (int i = 0; allowed[i]; i++) {
-    strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-    strncat(list, allowed[i], sizeof list - strlen(list) - 1);
-  }
-  return BAD("'%s' attribute '%s' must be one of %s, got \"%s\"",
-             dy_op_name(op->kind), name, list, a->s);
-}
 
 /* Attributes each op accepts; anything else is reported (typos). */
 static const char *const *known_attrs(DyOpKind k) {
@@ -162,131 +84,34 @@ static int is_float_tensor(const DyType *t) {
   return t->elem == DY_F32 && !t->quant;
 }
 
-/* Normalizes a possibly negative axis into [0, rank); returns 0 if invalid. */
-static int norm_axis(int64_t axis, int rank, int *out) {
-  if (axis < -rank || axis >= rank)
-    return 0;
-  *out = (int)(axis < 0 ? axis + rank : axis);
-  return 1;
-}
-
-/* Output size of a pooling/conv window along one axis; -1 if empty, -2 if
- * the dilated window or the padded input overflows int64. All arguments are
- * >= 0, and k, stride, dil >= 1. */
-static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil,
-                          int64_t pb, int64_t pe, int ceil_mode) {
-  int64_t eff, front, padded;
-  if (k < 1)
-    return -1; /* an empty window: no output */
-  if (__builtin_mul_overflow(dil, k - 1, &eff) ||
-      __builtin_add_overflow(eff, 1, &eff) ||
-      __builtin_add_overflow(in, pb, &front) ||
-      __builtin_add_overflow(front, pe, &padded))
-    return -2;
-  int64_t span = padded - eff; /* below INT64_MAX: eff >= 1 */
-  if (span < 0)
-    return -1;
-  int64_t out = span / stride + 1;
-  if (ceil_mode && span % stride != 0)
-    out++;
-  /* ceil mode: the last window must start inside the input or left padding
-   * (a start past INT64_MAX is past it too) */
-  int64_t last;
-  if (ceil_mode &&
-      (__builtin_mul_overflow(out - 1, stride, &last) || last >= front))
-    out--;
-  return out;
-}
-
-static int infer_pool(const DyOp *op, DyType *t, DyDiag *d) {
-  const DyType *x = &op->operands[0]->type;
-  if (x->rank != 4)
-    return BAD("'%s' expects an NHWC input of rank 4, got rank %d",
-               dy_op_name(op->kind), x->rank);
-  int64_t k[2], s[2], dl[2], p[4], ceil_mode, cip;
-  static const int64_t ones[2] = {1, 1};
-  if (!dy_op_attr(op, "kernel"))
-    return BAD("'%s' requires the attribute 'kernel'", dy_op_name(op->kind));
-  if (get_ints(op, d, "kernel", 2, k, NULL, 1) ||
-      get_ints(op, d, "strides", 2, s, ones, 1) ||
-      get_ints(op, d, "dilations", 2, dl, ones, 1) ||
-      get_ints(op, d, "pads", 4, p, NULL, 0) ||
-      get_int(op, d, "ceil_mode", 0, 0, 1, &ceil_mode) ||
-      get_int(op, d, "count_include_pad", 0, 0, 1, &cip))
+static int infer_conv(const DyOp *op, DyType *t, DyDiag *d) {
+  DyConvGeom g;
+  if (dy_conv_geom(op, &g, d))
     return 1;
-  *t = *x;
-  for (int i = 0; i < 2; i++) {
-    int64_t o = window_out(x->dims[1 + i], k[i], s[i], dl[i], p[i], p[2 + i],
-                           (int)ceil_mode);
-    if (o == -2)
-      return BAD("'%s' window or padding is too large", dy_op_name(op->kind));
-    if (o < 1)
-      return BAD("'%s' window (%lld) is larger than the padded input (%lld)",
-                 dy_op_name(op->kind), (long long)(dl[i] * (k[i] - 1) + 1),
-                 (long long)(x->dims[1 + i] + p[i] + p[2 + i]));
-    t->dims[1 + i] = o;
-  }
+  *t = op->operands[0]->type;
+  t->dims[1] = g.OH;
+  t->dims[2] = g.OW;
+  t->dims[3] = g.OC;
   return 0;
 }
 
-static int infer_conv(const DyOp *op, DyType *t, DyDiag *d) {
-  const DyType *x = &op->operands[0]->type, *w = &op->operands[1]->type;
-  if (x->rank != 4)
-    return BAD("'conv2d' expects an NHWC input of rank 4, got rank %d",
-               x->rank);
-  if (w->rank != 4)
-    return BAD("'conv2d' expects OHWI weights of rank 4, got rank %d", w->rank);
-  int64_t s[2], dl[2], p[4], groups;
-  static const int64_t ones[2] = {1, 1};
-  if (get_ints(op, d, "strides", 2, s, ones, 1) ||
-      get_ints(op, d, "dilations", 2, dl, ones, 1) ||
-      get_ints(op, d, "pads", 4, p, NULL, 0) ||
-      get_int(op, d, "groups", 1, 1, INT32_MAX, &groups))
+static int infer_pool(const DyOp *op, DyType *t, DyDiag *d) {
+  DyPoolGeom g;
+  if (dy_pool_geom(op, &g, d))
     return 1;
-  int64_t c = x->dims[3], oc = w->dims[0];
-  if (c % groups || oc % groups)
-    return BAD("'conv2d' groups (%lld) must divide input channels (%lld) and "
-               "output channels (%lld)",
-               (long long)groups, (long long)c, (long long)oc);
-  if (w->dims[3] != c / groups)
-    return BAD("'conv2d' weights have %lld input channels, expected %lld "
-               "(input channels / groups)",
-               (long long)w->dims[3], (long long)(c / groups));
-  if (op->noperands == 3) {
-    const DyType *b = &op->operands[2]->type;
-    if (b->rank != 1 || b->dims[0] != oc)
-      return BAD("'conv2d' bias must have shape [%lld]", (long long)oc);
-  }
-  *t = *x;
-  t->dims[3] = oc;
-  for (int i = 0; i < 2; i++) {
-    if (w->dims[1 + i] < 1)
-      return BAD("'conv2d' kernel has no %s", i ? "columns" : "rows");
-    int64_t o = window_out(x->dims[1 + i], w->dims[1 + i], s[i], dl[i], p[i],
-                           p[2 + i], 0);
-    if (o == -2)
-      return BAD("'conv2d' dilated kernel or padding is too large");
-    if (o < 1)
-      return BAD("'conv2d' kernel extent is larger than the padded input");
-    t->dims[1 + i] = o;
-  }
+  *t = op->operands[0]->type;
+  t->dims[1] = g.OH;
+  t->dims[2] = g.OW;
   return 0;
 }
 
 static int infer_broadcast(const DyOp *op, DyType *t, DyDiag *d) {
-  const DyType *a = &op->operands[0]->type, *b = &op->operands[1]->type;
-  int r = a->rank > b->rank ? a->rank : b->rank;
-  *t = *a;
-  t->rank = r;
-  for (int i = 0; i < r; i++) {
-    int ia = i - (r - a->rank), ib = i - (r - b->rank);
-    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-    if (da != db && da != 1 && db != 1)
-      return BAD("'%s' operand shapes cannot be broadcast: dimension %d is "
-                 "%lld and %lld",
-                 dy_op_name(op->kind), i, (long long)da, (long long)db);
-    t->dims[i] = da == 1 ? db : da;
-  }
+  DyBcastGeom g;
+  if (dy_bcast_geom(op, &g, d))
+    return 1;
+  *t = op->operands[0]->type;
+  t->rank = g.rank;
+  memcpy(t->dims, g.dy, sizeof t->dims);
   return 0;
 }
 
@@ -318,9 +143,9 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
   case DY_OP_CLIP:
     break;
   case DY_OP_SOFTMAX:
-    if (get_int(op, d, "axis", -1, INT32_MIN, INT32_MAX, &v))
+    if (dy_attr_read_int(op, "axis", -1, INT32_MIN, INT32_MAX, &v, d))
       return 1;
-    if (!norm_axis(v, x->rank, &axis))
+    if (dy_axis_normalize(v, x->rank, &axis))
       return BAD("'softmax' axis %lld out of range for rank %d", (long long)v,
                  x->rank);
     break;
@@ -329,26 +154,10 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
       return 1;
     break;
   case DY_OP_MATMUL: {
-    /* w is KxN, or batched [..., K, N] with x's leading dimensions */
-    const DyType *w = &op->operands[1]->type;
-    if (x->rank < 1 || w->rank < 2 || (w->rank > 2 && w->rank != x->rank))
-      return BAD("'matmul' expects w of rank 2, or of x's rank for a batched "
-                 "product; got ranks %d and %d",
-                 x->rank, w->rank);
-    for (int i = 0; w->rank > 2 && i < w->rank - 2; i++)
-      if (w->dims[i] != x->dims[i])
-        return BAD("'matmul' batch dimension %d differs: %lld and %lld", i,
-                   (long long)x->dims[i], (long long)w->dims[i]);
-    int64_t K = w->dims[w->rank - 2], N = w->dims[w->rank - 1];
-    if (x->dims[x->rank - 1] != K)
-      return BAD("'matmul' reduction sizes differ: x has %lld, w has %lld",
-                 (long long)x->dims[x->rank - 1], (long long)K);
-    if (op->noperands == 3) {
-      const DyType *b = &op->operands[2]->type;
-      if (b->rank != 1 || b->dims[0] != N)
-        return BAD("'matmul' bias must have shape [%lld]", (long long)N);
-    }
-    t.dims[t.rank - 1] = N;
+    DyMatmulGeom g;
+    if (dy_matmul_geom(op, &g, d))
+      return 1;
+    t.dims[t.rank - 1] = g.N;
     break;
   }
   case DY_OP_ADD:
@@ -373,7 +182,7 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
     const DyAttr *a = dy_op_attr(op, "pads");
     if (!a)
       return BAD("'pad' requires the attribute 'pads'");
-    if (get_ints(op, d, "pads", 2 * x->rank, p, NULL, 0))
+    if (dy_attr_read_ints(op, "pads", 2 * x->rank, NULL, 0, p, d))
       return 1;
     const char *mode = dy_op_str(op, "mode", "constant");
     for (int i = 0; i < x->rank; i++) {
@@ -392,7 +201,7 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
     break;
   }
   case DY_OP_FLATTEN: {
-    if (get_int(op, d, "axis", 1, -x->rank, x->rank, &v))
+    if (dy_attr_read_int(op, "axis", 1, -x->rank, x->rank, &v, d))
       return 1;
     int ax = (int)(v < 0 ? v + x->rank : v);
     int64_t a = 1, b = 1;
@@ -411,7 +220,7 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
     int seen[DY_MAX_RANK] = {0};
     if (!dy_op_attr(op, "perm"))
       return BAD("'transpose' requires the attribute 'perm'");
-    if (get_ints(op, d, "perm", x->rank, perm, NULL, 0))
+    if (dy_attr_read_ints(op, "perm", x->rank, NULL, 0, perm, d))
       return 1;
     for (int i = 0; i < x->rank; i++) {
       if (perm[i] >= x->rank || seen[perm[i]])
@@ -425,9 +234,9 @@ int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
   case DY_OP_CONCAT: {
     if (!dy_op_attr(op, "axis"))
       return BAD("'concat' requires the attribute 'axis'");
-    if (get_int(op, d, "axis", 0, INT32_MIN, INT32_MAX, &v))
+    if (dy_attr_read_int(op, "axis", 0, INT32_MIN, INT32_MAX, &v, d))
       return 1;
-    if (!norm_axis(v, x->rank, &axis))
+    if (dy_axis_normalize(v, x->rank, &axis))
       return BAD("'concat' axis %lld out of range for rank %d", (long long)v,
                  x->rank);
     for (int k = 1; k < op->noperands; k++) {
@@ -499,11 +308,12 @@ static int check_integer_layer(const DyOp *op, DyDiag *d) {
   if (op->noperands == 3 &&
       (op->operands[2]->type.elem != DY_I32 || op->operands[2]->type.quant))
     return BAD("integer '%s' bias must be plain i32", name);
+  static const int64_t zeros[4] = {0, 0, 0, 0};
   int64_t zp, pads[4];
-  if (get_int(op, d, "input_zp", 0, INT32_MIN, INT32_MAX, &zp))
+  if (dy_attr_read_int(op, "input_zp", 0, INT32_MIN, INT32_MAX, &zp, d))
     return 1;
   if (op->kind == DY_OP_CONV2D && dy_op_attr(op, "input_zp")) {
-    if (get_ints(op, d, "pads", 4, pads, NULL, 0))
+    if (dy_attr_read_ints(op, "pads", 4, zeros, 0, pads, d))
       return 1;
     if (pads[0] || pads[1] || pads[2] || pads[3])
       return BAD("integer 'conv2d' with 'input_zp' must not pad: padding "
@@ -531,8 +341,8 @@ static int check_integer_softmax(const DyOp *op, DyDiag *d) {
       t->dims[0] != hi - lo + 1)
     return BAD("integer 'softmax' table must be tensor<%lldxi32>",
                (long long)(hi - lo + 1));
-  if (get_int(op, d, "shift", 0, 0, 30, &v) ||
-      get_int(op, d, "output_zp", 0, INT32_MIN, INT32_MAX, &v))
+  if (dy_attr_read_int(op, "shift", 0, 0, 30, &v, d) ||
+      dy_attr_read_int(op, "output_zp", 0, INT32_MIN, INT32_MAX, &v, d))
     return 1;
   return 0;
 }
@@ -696,106 +506,31 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
     }
   }
   double lo, hi;
-  int64_t v;
+  const char *str;
   static const char *const pad_modes[] = {"constant", "reflect", "edge", NULL};
   static const char *const qround[] = {"half_even", "half_away", NULL};
-  static const char *const rmodes[] = {"tflite-double", "tflite-single",
-                                       "tosa-single",   "tosa-double",
-                                       "float",         NULL};
   switch (op->kind) {
   case DY_OP_CLIP:
-    if (get_float(op, d, "min", -INFINITY, &lo) ||
-        get_float(op, d, "max", INFINITY, &hi))
+    if (dy_attr_read_float(op, "min", -INFINITY, &lo, d) ||
+        dy_attr_read_float(op, "max", INFINITY, &hi, d))
       return 1;
     if (lo > hi)
       return BAD("'clip' min (%g) is greater than max (%g)", lo, hi);
     return 0;
   case DY_OP_PAD:
-    return get_enum(op, d, "mode", pad_modes) ||
-           get_float(op, d, "value", 0, &lo);
+    return dy_attr_read_enum(op, "mode", pad_modes, "constant", &str, d) ||
+           dy_attr_read_float(op, "value", 0, &lo, d);
   case DY_OP_BATCHNORM:
-    if (get_float(op, d, "epsilon", 1e-5, &lo))
+    if (dy_attr_read_float(op, "epsilon", 1e-5, &lo, d))
       return 1;
     if (!(lo >= 0) || isinf(lo))
       return BAD("'batchnorm' epsilon must be finite and >= 0");
     return 0;
   case DY_OP_QUANTIZE:
-    return get_enum(op, d, "rounding", qround);
+    return dy_attr_read_enum(op, "rounding", qround, "half_even", &str, d);
   case DY_OP_REQUANT: {
-    const DyType *x = &op->operands[0]->type, *r = &op->results[0]->type;
-    if (get_enum(op, d, "rounding", rmodes) ||
-        get_int(op, d, "input_zp", 0, INT32_MIN, INT32_MAX, &v) ||
-        get_int(op, d, "output_zp", 0, INT32_MIN, INT32_MAX, &v))
-      return 1;
-    const char *mode = dy_op_str(op, "rounding", "tflite-double");
-    const DyAttr *m = dy_op_attr(op, "multiplier"),
-                 *s = dy_op_attr(op, "shift"), *sc = dy_op_attr(op, "scale");
-    int nch;
-    if (strcmp(mode, "float") == 0) {
-      /* a real scale: for ONNX's QLinear ops and for comparison */
-      if (!sc || sc->kind != DY_ATTR_FLOATS || sc->n < 1)
-        return BAD("'requant' rounding \"float\" requires a 'scale' list");
-      if (m || s)
-        return BAD("'requant' rounding \"float\" takes 'scale', not "
-                   "'multiplier' and 'shift'");
-      for (int i = 0; i < sc->n; i++)
-        if (!(sc->floats[i] > 0) || isinf(sc->floats[i]))
-          return BAD("'requant' scale %g must be positive and finite",
-                     sc->floats[i]);
-      nch = sc->n;
-    } else {
-      if (!m || !s)
-        return BAD(
-            "'requant' requires the attributes 'multiplier' and 'shift'");
-      if (sc)
-        return BAD("'requant' attribute 'scale' needs rounding \"float\"");
-      if (m->kind != DY_ATTR_INTS || s->kind != DY_ATTR_INTS || m->n != s->n ||
-          m->n < 1)
-        return BAD("'requant' multiplier and shift must be integer lists of "
-                   "the same length");
-      int64_t smin = -31, smax = 31;
-      if (strcmp(mode, "tflite-single") == 0)
-        smax = 30;
-      else if (strncmp(mode, "tosa", 4) == 0)
-        smax = 29; /* TOSA right shift 31 - shift must be in [2, 62] */
-      for (int i = 0; i < m->n; i++) {
-        if (m->ints[i] < 0 || m->ints[i] > INT32_MAX)
-          return BAD("'requant' multiplier %lld out of range [0, 2^31)",
-                     (long long)m->ints[i]);
-        if (s->ints[i] < smin || s->ints[i] > smax)
-          return BAD("'requant' shift %lld out of range [%lld, %lld] for "
-                     "rounding \"%s\"",
-                     (long long)s->ints[i], (long long)smin, (long long)smax,
-                     mode);
-      }
-      nch = m->n;
-    }
-    if (nch > 1) {
-      if (get_int(op, d, "axis", -1, INT32_MIN, INT32_MAX, &v))
-        return 1;
-      int ax;
-      if (!norm_axis(v, x->rank, &ax))
-        return BAD("'requant' axis %lld out of range for rank %d", (long long)v,
-                   x->rank);
-      if (x->dims[ax] != nch)
-        return BAD("'requant' has %d multipliers for %lld channels on axis "
-                   "%d",
-                   nch, (long long)x->dims[ax], ax);
-    }
-    const DyAttr *c = dy_op_attr(op, "clamp");
-    if (c) {
-      int64_t rlo, rhi;
-      dy_elem_range(r->elem, &rlo, &rhi);
-      if (r->quant) {
-        rlo = r->quant->qmin;
-        rhi = r->quant->qmax;
-      }
-      if (c->kind != DY_ATTR_INTS || c->n != 2 || c->ints[0] > c->ints[1] ||
-          c->ints[0] < rlo || c->ints[1] > rhi)
-        return BAD("'requant' clamp must be [lo, hi] within [%lld, %lld]",
-                   (long long)rlo, (long long)rhi);
-    }
-    return 0;
+    DyRequantParams rp;
+    return dy_requant_get(op, &rp, d);
   }
   default:
     return 0;
@@ -960,4 +695,61 @@ int dy_graph_verify(const DyGraph *g, DyDiag *d) {
                g->outputs[i]->name);
   dy_ptrset_fini(&defined);
   return d->nerrors - before;
+}
+
+/* --- the integer level --- */
+
+int dy_verify_integer_only(const DyGraph *g, DyDiag *d) {
+  int bad = 0;
+  for (const DyOp *op = g->first; op; op = op->next) {
+    if (op->kind == DY_OP_QUANTIZE) {
+      if (op->operands[0]->def) {
+        dy_error(d, op->loc,
+                 "'quantize' of '%%%s' inside the graph: a float value "
+                 "enters the integer path",
+                 op->operands[0]->name);
+        bad++;
+      }
+      continue;
+    }
+    if (op->kind == DY_OP_DEQUANTIZE) {
+      for (const DyOp *u = g->first; u; u = u->next)
+        for (int i = 0; i < u->noperands; i++)
+          if (u->operands[i] == op->results[0]) {
+            dy_error(d, u->loc,
+                     "'%s' reads the dequantized '%%%s': float inside the "
+                     "integer path",
+                     dy_op_name(u->kind), op->results[0]->name);
+            bad++;
+          }
+      continue;
+    }
+    if (op->kind == DY_OP_DYNAMIC_QUANTIZE ||
+        (op->kind == DY_OP_REQUANT &&
+         strcmp(dy_op_str(op, "rounding", ""), "float") == 0)) {
+      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
+      bad++;
+      continue;
+    }
+    int f32 = 0;
+    for (int i = 0; i < op->noperands; i++)
+      f32 |= op->operands[i]->type.elem == DY_F32;
+    for (int i = 0; i < op->nresults; i++)
+      f32 |= op->results[i]->type.elem == DY_F32;
+    if (f32 && op->kind != DY_OP_CONST) {
+      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
+      bad++;
+    }
+  }
+  for (int i = 0; i < g->ninputs; i++)
+    if (g->inputs[i]->type.elem == DY_F32) {
+      for (const DyOp *u = g->first; u; u = u->next)
+        for (int k = 0; k < u->noperands; k++)
+          if (u->operands[k] == g->inputs[i] && u->kind != DY_OP_QUANTIZE) {
+            dy_error(d, u->loc, "'%s' reads the float input '%%%s'",
+                     dy_op_name(u->kind), g->inputs[i]->name);
+            bad++;
+          }
+    }
+  return bad;
 }

@@ -14,13 +14,9 @@
  * carry the expanded data instead of the small subgraph that makes it. */
 #define FOLD_MAX_BYTES ((size_t)64 << 20)
 
-static int is_const(const DyValue *v) {
-  return v->def && v->def->kind == DY_OP_CONST;
-}
-
 /* Whether a constant holds `want` in every f32 element. */
 static int const_all_equal(const DyValue *v, float want) {
-  if (!is_const(v) || v->type.elem != DY_F32 || v->type.quant)
+  if (!dy_value_is_const(v) || v->type.elem != DY_F32 || v->type.quant)
     return 0;
   const float *p = v->def->data->data;
   size_t n = v->def->data->nbytes / sizeof(float);
@@ -139,7 +135,7 @@ static int fold_op(DyGraph *g, DyOp *op, DyDiag *d) {
     return 0;
   for (int i = 0; i < op->noperands; i++) {
     const DyValue *v = op->operands[i];
-    if (!is_const(v))
+    if (!dy_value_is_const(v))
       return 0;
     in[i].type = v->type;
     in[i].data = v->def->data->data;

@@ -29,43 +29,6 @@ void dy_fold_options_default(DyFoldOptions *o) {
   o->rounding = DY_ROUND_TFLITE_DOUBLE;
 }
 
-int dy_quantize_multiplier(double real, int64_t *M, int64_t *shift) {
-  *M = 0;
-  *shift = 0;
-  if (real == 0)
-    return 0;
-  if (!(real > 0) || isinf(real))
-    return 1;
-  int e;
-  double q = frexp(real, &e);
-  int64_t m = (int64_t)round(q * 2147483648.0); /* half away from zero */
-  if (m == ((int64_t)1 << 31)) {
-    m /= 2;
-    e++;
-  }
-  if (e < -31)
-    return 0; /* rounds to zero, as TFLite */
-  if (e > 30)
-    return 1;
-  *M = m;
-  *shift = e;
-  return 0;
-}
-
-static const char *rounding_name(DyRounding r) {
-  switch (r) {
-  case DY_ROUND_TFLITE_SINGLE:
-    return "tflite-single";
-  case DY_ROUND_TOSA_SINGLE:
-    return "tosa-single";
-  case DY_ROUND_TOSA_DOUBLE:
-    return "tosa-double";
-  case DY_ROUND_TFLITE_DOUBLE:
-    break;
-  }
-  return "tflite-double";
-}
-
 /* Scales as the interpreter's dequantize uses them: rounded to f32 (as
  * ONNX and TFLite store them); multipliers are computed from these. */
 #define F32(s) ((double)(float)(s))
@@ -97,21 +60,33 @@ static DyValue *build_requant(Fold *f, DyOp *before, DyValue *x,
   DyValue *y = dy_build_op(g, before, DY_OP_REQUANT, 1, &x, *to, name);
   DyOp *op = y->def;
   op->loc = loc;
+  DyRequantParams p = {0};
+  p.n = n;
+  p.axis = n > 1 ? axis : -1;
+  p.input_zp = izp;
+  p.output_zp = ozp;
+  dy_type_int_range(to, &p.clamp[0], &p.clamp[1]);
+  if (lo <= hi) {
+    p.clamp[0] = lo;
+    p.clamp[1] = hi;
+  }
+  double one = 1.0;
+  int64_t *M = NULL, *S = NULL;
   if (f->o->float_requant) {
+    p.is_float = 1;
+    p.scale = real;
     for (int i = 0; i < n; i++)
       if (!(real[i] > 0) || isinf(real[i])) {
         dy_error(f->d, loc, "rescale factor %g is out of range", real[i]);
         f->failed = 1;
-        double one = 1.0; /* keep the graph verifiable */
-        dy_op_set_floats(g, op, "scale", 1, &one);
-        dy_op_set_str(g, op, "rounding", "float");
-        return y;
+        p.n = 1; /* keep the graph verifiable */
+        p.axis = -1;
+        p.scale = &one;
+        break;
       }
-    dy_op_set_floats(g, op, "scale", n, real);
-    dy_op_set_str(g, op, "rounding", "float");
   } else {
-    int64_t *M = malloc((size_t)n * sizeof *M),
-            *S = malloc((size_t)n * sizeof *S);
+    M = malloc((size_t)n * sizeof *M);
+    S = malloc((size_t)n * sizeof *S);
     if (!M || !S) {
       free(M);
       free(S);
@@ -119,66 +94,41 @@ static DyValue *build_requant(Fold *f, DyOp *before, DyValue *x,
       f->failed = 1;
       return y;
     }
-    int64_t smax = f->o->rounding == DY_ROUND_TFLITE_SINGLE   ? 30
-                   : f->o->rounding == DY_ROUND_TFLITE_DOUBLE ? 31
-                                                              : 29;
+    p.rounding = f->o->rounding;
+    p.multiplier = M;
+    p.shift = S;
+    int64_t smin, smax;
+    dy_rounding_shift_range(p.rounding, &smin, &smax);
     for (int i = 0; i < n; i++)
       if (dy_quantize_multiplier(real[i], &M[i], &S[i]) || S[i] > smax) {
         dy_error(f->d, loc,
                  "rescale factor %g cannot be a dyadic multiplier with "
                  "rounding \"%s\"",
-                 real[i], rounding_name(f->o->rounding));
+                 real[i], dy_rounding_name(p.rounding));
         f->failed = 1;
         M[i] = 0;
         S[i] = 0;
       }
-    dy_op_set_ints(g, op, "multiplier", n, M);
-    dy_op_set_ints(g, op, "shift", n, S);
-    if (f->o->rounding != DY_ROUND_TFLITE_DOUBLE)
-      dy_op_set_str(g, op, "rounding", rounding_name(f->o->rounding));
-    free(M);
-    free(S);
   }
-  if (n > 1)
-    dy_op_set_int(g, op, "axis", axis);
-  if (izp)
-    dy_op_set_int(g, op, "input_zp", izp);
-  if (ozp)
-    dy_op_set_int(g, op, "output_zp", ozp);
-  int64_t tlo, thi; /* a clamp to the whole range is the default */
-  dy_elem_range(to->elem, &tlo, &thi);
-  if (to->quant) {
-    tlo = to->quant->qmin;
-    thi = to->quant->qmax;
-  }
-  if (lo <= hi && (lo != tlo || hi != thi)) {
-    int64_t c[2] = {lo, hi};
-    dy_op_set_ints(g, op, "clamp", 2, c);
-  }
+  dy_requant_set(g, op, &p);
+  free(M);
+  free(S);
   return y;
 }
 
 /* A float requant (ONNX's QLinear ops import as these) becomes dyadic. */
 static void dyadic_requant(Fold *f, DyOp *op) {
-  const DyAttr *sc = dy_op_attr(op, "scale");
-  if (!sc || sc->kind != DY_ATTR_FLOATS || sc->n < 1)
-    return;
-  int n = sc->n;
-  double *real = malloc((size_t)n * sizeof *real);
-  if (!real) {
-    dy_error(f->d, op->loc, "out of memory");
+  DyRequantParams p;
+  if (dy_requant_get(op, &p, f->d)) {
     f->failed = 1;
     return;
   }
-  memcpy(real, sc->floats, (size_t)n * sizeof *real);
-  DyValue *x = op->operands[0];
-  const DyAttr *c = dy_op_attr(op, "clamp");
-  int64_t lo = c ? c->ints[0] : 1, hi = c ? c->ints[1] : 0;
-  DyValue *y = build_requant(
-      f, op, x, &op->results[0]->type, n, real, (int)dy_op_int(op, "axis", -1),
-      dy_op_int(op, "input_zp", 0), dy_op_int(op, "output_zp", 0), lo, hi,
-      op->results[0]->name, op->loc);
-  free(real);
+  if (!p.is_float)
+    return;
+  DyValue *y =
+      build_requant(f, op, op->operands[0], &op->results[0]->type, p.n, p.scale,
+                    p.axis, p.input_zp, p.output_zp, p.clamp[0], p.clamp[1],
+                    op->results[0]->name, op->loc);
   DyValue *old = op->results[0];
   dy_value_replace_all_uses(f->g, old, y);
   dy_graph_release_name(f->g, y->name);
@@ -193,10 +143,10 @@ static DyValue *build_shift(Fold *f, DyOp *before, DyValue *x, int64_t izp,
   DyValue *y = dy_build_op(f->g, before, DY_OP_REQUANT, 1, &x, t, name);
   y->def->loc = loc;
   int64_t M = (int64_t)1 << 30, S = k + 1;
-  dy_op_set_ints(f->g, y->def, "multiplier", 1, &M);
-  dy_op_set_ints(f->g, y->def, "shift", 1, &S);
-  if (izp)
-    dy_op_set_int(f->g, y->def, "input_zp", izp);
+  DyRequantParams p = {.n = 1, .axis = -1, .multiplier = &M, .shift = &S};
+  p.input_zp = izp;
+  dy_type_int_range(&t, &p.clamp[0], &p.clamp[1]);
+  dy_requant_set(f->g, y->def, &p);
   return y;
 }
 
@@ -217,10 +167,6 @@ static DyValue *dq_of(const DyValue *v) {
       v->def->operands[0]->type.quant)
     return v->def->operands[0];
   return NULL;
-}
-
-static int is_const(const DyValue *v) {
-  return v && v->def && v->def->kind == DY_OP_CONST;
 }
 
 /* A quantized activation operand: dequantize of a per-tensor value. */
@@ -265,7 +211,7 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   DyValue *x = act_of(core->operands[0]);
   DyValue *w = dq_of(core->operands[1]);
   const DyType *ty = &qop->results[0]->type;
-  if (!x || !w || !is_const(w) || !is_per_tensor(ty->quant) ||
+  if (!x || !w || !dy_value_is_const(w) || !is_per_tensor(ty->quant) ||
       w->type.elem == DY_I32 || x->type.elem == DY_I32)
     return NULL; /* the integer form takes at most 16-bit operands */
   const DyQuant *xq = x->type.quant, *wq = w->type.quant, *yq = ty->quant;
@@ -298,7 +244,7 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
   }
   const DyValue *bv = core->noperands == 3 ? core->operands[2] : NULL;
   const DyValue *bq = bv ? dq_of(bv) : NULL;
-  if (bv && !(is_const(bq) || is_const(bv)))
+  if (bv && !(dy_value_is_const(bq) || dy_value_is_const(bv)))
     goto done; /* a computed bias: not this pattern */
   for (int64_t c = 0; c < OC; c++) {
     double sw = F32(wq->scales[wq->kind == DY_QUANT_PER_AXIS ? c : 0]);
@@ -313,7 +259,7 @@ static DyValue *fold_layer(Fold *f, DyOp *core, const DyOp *act, DyOp *qop) {
         continue;
       }
       b = ((double)raw - (double)q->zero_points[k]) * F32(q->scales[k]);
-    } else if (bv && is_const(bv) && bv->type.elem == DY_F32) {
+    } else if (bv && dy_value_is_const(bv) && bv->type.elem == DY_F32) {
       b = ((const float *)bv->def->data->data)[c];
     } else if (bv) {
       goto done;
@@ -537,11 +483,6 @@ static DyValue *fold_pool(Fold *f, DyOp *core, DyOp *qop) {
                        yq->qmin, yq->qmax, base, qop->loc);
 }
 
-static int is_layout(DyOpKind k) {
-  return k == DY_OP_MAXPOOL || k == DY_OP_RESHAPE || k == DY_OP_FLATTEN ||
-         k == DY_OP_TRANSPOSE || k == DY_OP_PAD || k == DY_OP_IDENTITY;
-}
-
 /* Layout ops move stored values: a chain of them (ONNX's Flatten of NCHW
  * data imports as transpose + reshape) is applied to the quantized input,
  * then rescaled if the output's parameters differ. */
@@ -556,7 +497,7 @@ static DyValue *fold_layout(Fold *f, DyOp *core, DyOp *qop) {
     DyValue *src = op->operands[0];
     if (act_of(src))
       break;
-    if (!src->def || !is_layout(src->def->kind) ||
+    if (!src->def || !dy_op_has_traits(src->def->kind, DY_TRAIT_KEEPS_Q) ||
         dy_value_num_uses(f->g, src) != 1 || dy_value_is_output(f->g, src))
       return NULL;
     op = src->def;
@@ -719,7 +660,7 @@ static int hoist_weight_layout(Fold *f) {
     if (op->kind != DY_OP_TRANSPOSE && op->kind != DY_OP_RESHAPE)
       continue;
     DyValue *q = dq_of(op->operands[0]);
-    if (!is_const(q))
+    if (!dy_value_is_const(q))
       continue;
     const DyQuant *qq = q->type.quant;
     DyQuant nq = *qq;
@@ -809,7 +750,7 @@ static int fold_dynamic(Fold *f, DyOp *core) {
   DyValue *w = dq_of(core->operands[1]);
   int is_conv = core->kind == DY_OP_CONV2D;
   int oc_axis = is_conv ? 0 : (w ? w->type.rank - 1 : 0);
-  if (!w || !is_const(w) || (!is_conv && w->type.rank != 2) ||
+  if (!w || !dy_value_is_const(w) || (!is_conv && w->type.rank != 2) ||
       w->type.elem == DY_I32)
     return 0;
   const DyQuant *wq = w->type.quant;
@@ -822,7 +763,8 @@ static int fold_dynamic(Fold *f, DyOp *core) {
   if (pads[0] || pads[1] || pads[2] || pads[3])
     return 0;
   const DyValue *bv = core->noperands == 3 ? core->operands[2] : NULL;
-  if (bv && (!is_const(bv) || bv->type.elem != DY_F32 || bv->type.quant))
+  if (bv &&
+      (!dy_value_is_const(bv) || bv->type.elem != DY_F32 || bv->type.quant))
     return 0;
   int64_t OC = w->type.dims[oc_axis];
   int64_t K = dy_type_numel(&w->type) / (OC ? OC : 1);
@@ -991,59 +933,4 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
       fold_dynamic(&f, op);
   dy_graph_remove_dead_ops(g);
   return f.failed;
-}
-
-int dy_verify_integer_only(const DyGraph *g, DyDiag *d) {
-  int bad = 0;
-  for (const DyOp *op = g->first; op; op = op->next) {
-    if (op->kind == DY_OP_QUANTIZE) {
-      if (op->operands[0]->def) {
-        dy_error(d, op->loc,
-                 "'quantize' of '%%%s' inside the graph: a float value "
-                 "enters the integer path",
-                 op->operands[0]->name);
-        bad++;
-      }
-      continue;
-    }
-    if (op->kind == DY_OP_DEQUANTIZE) {
-      for (const DyOp *u = g->first; u; u = u->next)
-        for (int i = 0; i < u->noperands; i++)
-          if (u->operands[i] == op->results[0]) {
-            dy_error(d, u->loc,
-                     "'%s' reads the dequantized '%%%s': float inside the "
-                     "integer path",
-                     dy_op_name(u->kind), op->results[0]->name);
-            bad++;
-          }
-      continue;
-    }
-    if (op->kind == DY_OP_DYNAMIC_QUANTIZE ||
-        (op->kind == DY_OP_REQUANT &&
-         strcmp(dy_op_str(op, "rounding", ""), "float") == 0)) {
-      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
-      bad++;
-      continue;
-    }
-    int f32 = 0;
-    for (int i = 0; i < op->noperands; i++)
-      f32 |= op->operands[i]->type.elem == DY_F32;
-    for (int i = 0; i < op->nresults; i++)
-      f32 |= op->results[i]->type.elem == DY_F32;
-    if (f32 && op->kind != DY_OP_CONST) {
-      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
-      bad++;
-    }
-  }
-  for (int i = 0; i < g->ninputs; i++)
-    if (g->inputs[i]->type.elem == DY_F32) {
-      for (const DyOp *u = g->first; u; u = u->next)
-        for (int k = 0; k < u->noperands; k++)
-          if (u->operands[k] == g->inputs[i] && u->kind != DY_OP_QUANTIZE) {
-            dy_error(d, u->loc, "'%s' reads the float input '%%%s'",
-                     dy_op_name(u->kind), g->inputs[i]->name);
-            bad++;
-          }
-    }
-  return bad;
 }

@@ -165,17 +165,9 @@ int dy_quant_set_option(DyArena *arena, const char *key, const char *val,
     }
   } else if (f && strcmp(key, "rounding") == 0) {
     f->float_requant = 0;
-    if (strcmp(val, "tflite-double") == 0)
-      f->rounding = DY_ROUND_TFLITE_DOUBLE;
-    else if (strcmp(val, "tflite-single") == 0)
-      f->rounding = DY_ROUND_TFLITE_SINGLE;
-    else if (strcmp(val, "tosa-single") == 0)
-      f->rounding = DY_ROUND_TOSA_SINGLE;
-    else if (strcmp(val, "tosa-double") == 0)
-      f->rounding = DY_ROUND_TOSA_DOUBLE;
-    else if (strcmp(val, "float") == 0)
+    if (strcmp(val, "float") == 0)
       f->float_requant = 1;
-    else
+    else if (dy_rounding_from_name(val, &f->rounding))
       return BAD("rounding must be tflite-double, tflite-single, "
                  "tosa-single, tosa-double or float, got '%s'",
                  val);

@@ -27,50 +27,6 @@ void dy_quant_options_default(DyQuantOptions *o) {
 }
 
 /* Storage type and range of a scheme. */
-static DyElemType scheme_range(const DyQuantScheme *s, int64_t *qmin,
-                               int64_t *qmax) {
-  if (s->is_signed) {
-    *qmin = -((int64_t)1 << (s->bits - 1)) + (s->narrow ? 1 : 0);
-    *qmax = ((int64_t)1 << (s->bits - 1)) - 1;
-  } else {
-    *qmin = s->narrow ? 1 : 0;
-    *qmax = ((int64_t)1 << s->bits) - 1;
-  }
-  if (s->bits == 16)
-    return DY_I16;
-  if (s->bits == 4)
-    return s->is_signed ? DY_I4 : DY_U4;
-  if (s->bits == 2)
-    return s->is_signed ? DY_I2 : DY_U2;
-  return s->is_signed ? DY_I8 : DY_U8;
-}
-
-void dy_choose_qparams(const DyQuantScheme *s, double lo, double hi,
-                       double *scale, int64_t *zp, int64_t *qmin,
-                       int64_t *qmax) {
-  scheme_range(s, qmin, qmax);
-  lo = fmin(lo, 0);
-  hi = fmax(hi, 0);
-  double sc;
-  if (s->symmetric) {
-    double amax = fmax(-lo, hi);
-    sc = amax / ((double)(*qmax - *qmin) / 2);
-    *zp = s->is_signed ? 0 : ((int64_t)1 << (s->bits - 1));
-  } else {
-    sc = (hi - lo) / (double)(*qmax - *qmin);
-    *zp = 0;
-  }
-  if (!(sc > 0) || !isfinite(sc))
-    sc = 1.0;
-  sc = (double)(float)sc; /* scales are f32, as in ONNX and TFLite */
-  if (!(sc > 0))
-    sc = (double)FLT_MIN;
-  if (!s->symmetric) {
-    double z = (double)*qmin - nearbyint(lo / sc);
-    *zp = z < (double)*qmin ? *qmin : z > (double)*qmax ? *qmax : (int64_t)z;
-  }
-  *scale = sc;
-}
 
 /* --- helpers --- */
 
@@ -96,39 +52,8 @@ static double attr_num(const DyAttr *a, int i) {
   return a->kind == DY_ATTR_FLOATS ? a->floats[i] : (double)a->ints[i];
 }
 
-static int is_layout(DyOpKind k) {
-  return k == DY_OP_MAXPOOL || k == DY_OP_RESHAPE || k == DY_OP_FLATTEN ||
-         k == DY_OP_TRANSPOSE || k == DY_OP_PAD || k == DY_OP_IDENTITY;
-}
-
 /* Ops the quantizer handles (everything else stays float, between a
  * dequantize and a quantize). */
-static int quantizable(DyOpKind k) {
-  switch (k) {
-  case DY_OP_CONV2D:
-  case DY_OP_MATMUL:
-  case DY_OP_ADD:
-  case DY_OP_MUL:
-  case DY_OP_RELU:
-  case DY_OP_CLIP:
-  case DY_OP_HARDSWISH:
-  case DY_OP_SIGMOID:
-  case DY_OP_TANH:
-  case DY_OP_SOFTMAX:
-  case DY_OP_MAXPOOL:
-  case DY_OP_AVGPOOL:
-  case DY_OP_GLOBAL_AVGPOOL:
-  case DY_OP_PAD:
-  case DY_OP_RESHAPE:
-  case DY_OP_FLATTEN:
-  case DY_OP_TRANSPOSE:
-  case DY_OP_CONCAT:
-  case DY_OP_IDENTITY:
-    return 1;
-  default:
-    return 0;
-  }
-}
 
 static int in_list(const char *const *list, const char *s) {
   for (int i = 0; list && list[i]; i++)
@@ -144,10 +69,6 @@ static int skipped(const DyQuantOptions *o, const DyOp *op) {
 
 static int is_f32(const DyValue *v) {
   return v->type.elem == DY_F32 && !v->type.quant;
-}
-
-static int is_const(const DyValue *v) {
-  return v->def && v->def->kind == DY_OP_CONST;
 }
 
 /* The single op using v, or NULL (several uses, or a graph output). */
@@ -203,7 +124,7 @@ static DyValue *quantize_weights(DyGraph *g, const DyQuantOptions *o,
     return NULL;
   }
   int64_t qmin, qmax;
-  DyElemType st = scheme_range(&o->weights, &qmin, &qmax);
+  DyElemType st = dy_scheme_range(&o->weights, &qmin, &qmax);
   DyQuant q;
   memset(&q, 0, sizeof q);
   q.storage = st;
@@ -389,7 +310,7 @@ static DyValue *quantize_const_act(DyGraph *g, const DyQuantOptions *o,
   double sc;
   int64_t zp, qmin, qmax;
   dy_choose_qparams(&o->acts, lo, hi, &sc, &zp, &qmin, &qmax);
-  DyElemType st = scheme_range(&o->acts, &qmin, &qmax);
+  DyElemType st = dy_scheme_range(&o->acts, &qmin, &qmax);
   DyType qt = c->type;
   qt.elem = st;
   qt.quant = make_quant(g, st, qmin, qmax, sc, zp);
@@ -467,7 +388,7 @@ static const DyQuant *dq_source(const DyValue *v) {
 static int fixed_params(DyGraph *g, const DyQuantOptions *o, const DyOp *op,
                         const DyQuant **out) {
   int64_t qmin, qmax;
-  DyElemType st = scheme_range(&o->acts, &qmin, &qmax);
+  DyElemType st = dy_scheme_range(&o->acts, &qmin, &qmax);
   double scale;
   int64_t zp;
   int b = o->acts.bits, uns = !o->acts.is_signed;
@@ -497,7 +418,7 @@ static int quantize_dynamic(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
   for (DyOp *op = g->first; op; op = op->next) {
     if ((op->kind != DY_OP_CONV2D && op->kind != DY_OP_MATMUL) ||
         !is_f32(op->results[0]) || skipped(o, op) || op->noperands < 2 ||
-        !is_const(op->operands[1]) || !is_f32(op->operands[1]) ||
+        !dy_value_is_const(op->operands[1]) || !is_f32(op->operands[1]) ||
         !is_f32(op->operands[0]))
       continue;
     DyValue *x = op->operands[0];
@@ -606,7 +527,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     dy_choose_qparams(a, attr_num(r, 0), attr_num(r, 1), &sc, &zp, &qmin,
                       &qmax);
     params[n] =
-        make_quant(g, scheme_range(a, &qmin, &qmax), qmin, qmax, sc, zp);
+        make_quant(g, dy_scheme_range(a, &qmin, &qmax), qmin, qmax, sc, zp);
     vals[n++] = v;
     dy_ptrset_add(&qin, v);
   }
@@ -617,7 +538,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     DyValue *v = op->results[0];
     if (op->kind == DY_OP_DEQUANTIZE)
       continue;
-    int q_op = quantizable(op->kind) && !skipped(o, op);
+    int q_op = dy_op_has_traits(op->kind, DY_TRAIT_QUANTIZE) && !skipped(o, op);
     /* an activation fused into its producer: quantize after it instead */
     DyOp *user = single_user(g, v);
     if (q_op &&
@@ -628,10 +549,11 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
       continue;
     const DyQuant *qp = NULL;
     if (!range_of(v) &&
-        !(q_op && is_layout(op->kind) && dy_ptrset_has(&qin, op->operands[0])))
+        !(q_op && dy_op_has_traits(op->kind, DY_TRAIT_KEEPS_Q) &&
+          dy_ptrset_has(&qin, op->operands[0])))
       continue; /* not calibrated (e.g. left float in a QDQ model) */
     if (q_op && fixed_params(g, o, op, &qp)) {
-    } else if (q_op && is_layout(op->kind)) {
+    } else if (q_op && dy_op_has_traits(op->kind, DY_TRAIT_KEEPS_Q)) {
       /* same parameters as the input, so that the op moves stored values */
       for (int k = 0; k < n && !qp; k++)
         if (vals[k] == op->operands[0])
@@ -645,7 +567,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
       double sc;
       dy_choose_qparams(a, attr_num(r, 0), attr_num(r, 1), &sc, &zp, &qmin,
                         &qmax);
-      qp = make_quant(g, scheme_range(a, &qmin, &qmax), qmin, qmax, sc, zp);
+      qp = make_quant(g, dy_scheme_range(a, &qmin, &qmax), qmin, qmax, sc, zp);
     }
     params[n] = qp;
     vals[n++] = v;
@@ -679,7 +601,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     for (int k = 0; k < op->noperands; k++)
       any_q |= dq_source(op->operands[k]) != NULL;
     for (int k = 0; k < op->noperands && any_q; k++)
-      if (is_const(op->operands[k]) && is_f32(op->operands[k])) {
+      if (dy_value_is_const(op->operands[k]) && is_f32(op->operands[k])) {
         DyValue *dq = quantize_const_act(g, o, op->operands[k], d);
         if (!dq)
           goto fail;
@@ -692,7 +614,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
         !is_f32(op->results[0]) || skipped(o, op) || op->noperands < 2)
       continue;
     DyValue *wv = op->operands[1];
-    if (!is_const(wv) || !is_f32(wv))
+    if (!dy_value_is_const(wv) || !is_f32(wv))
       continue; /* already quantized, or computed weights: float */
     const DyQuant *xq = dq_source(op->operands[0]);
     if (!xq)
@@ -707,7 +629,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     DyValue *wdq = dy_build_op(g, op, DY_OP_DEQUANTIZE, 1, &wq, wv->type, name);
     wdq->def->loc = op->loc;
     op->operands[1] = wdq;
-    if (op->noperands == 3 && is_const(op->operands[2]) &&
+    if (op->noperands == 3 && dy_value_is_const(op->operands[2]) &&
         is_f32(op->operands[2]) && wq->type.quant->kind != DY_QUANT_BLOCKED &&
         xq->kind == DY_QUANT_PER_TENSOR) {
       DyValue *bv = op->operands[2];

@@ -47,21 +47,6 @@ typedef struct FoldStats {
   int tests, integer_only; /* summaries: tests counted, integer-only ones */
 } FoldStats;
 
-static const struct {
-  const char *name;
-  DyRounding r;
-} roundings[] = {{"tflite-double", DY_ROUND_TFLITE_DOUBLE},
-                 {"tflite-single", DY_ROUND_TFLITE_SINGLE},
-                 {"tosa-single", DY_ROUND_TOSA_SINGLE},
-                 {"tosa-double", DY_ROUND_TOSA_DOUBLE}};
-
-static const char *rounding_name(DyRounding r) {
-  for (size_t i = 0; i < sizeof roundings / sizeof roundings[0]; i++)
-    if (roundings[i].r == r)
-      return roundings[i].name;
-  return "?";
-}
-
 typedef struct Counts {
   int passed, failed, unsupported, xfailed, xpassed;
 } Counts;
@@ -451,10 +436,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--fold-scales") == 0 ||
                strncmp(argv[i], "--fold-scales=", 14) == 0) {
       const char *mode = argv[i][13] == '=' ? argv[i] + 14 : "tflite-double";
-      size_t k = 0, nr = sizeof roundings / sizeof roundings[0];
-      while (k < nr && strcmp(roundings[k].name, mode) != 0)
-        k++;
-      if (k == nr) {
+      if (dy_rounding_from_name(mode, &o.fold_opts.rounding)) {
         fprintf(stderr,
                 "dyad-onnx-conformance: error: --fold-scales: unknown "
                 "rounding '%s' (tflite-double, tflite-single, tosa-single "
@@ -463,7 +445,6 @@ int main(int argc, char **argv) {
         return 1;
       }
       o.fold = 1;
-      o.fold_opts.rounding = roundings[k].r;
     } else if (argv[i][0] == '-') {
       fprintf(stderr, "dyad-onnx-conformance: error: unknown option '%s'\n",
               argv[i]);
@@ -579,7 +560,7 @@ int main(int argc, char **argv) {
     if (o.fold)
       printf("%s: folded (%s): %lld elements exact, %lld off by 1, %lld off "
              "by more; %d of %d tests integer-only\n",
-             sname, rounding_name(o.fold_opts.rounding), fsuite.exact,
+             sname, dy_rounding_name(o.fold_opts.rounding), fsuite.exact,
              fsuite.off1, fsuite.off_more, fsuite.integer_only, fsuite.tests);
     ftotal.exact += fsuite.exact;
     ftotal.off1 += fsuite.off1;
@@ -600,7 +581,7 @@ int main(int argc, char **argv) {
   if (o.fold)
     printf("total: folded (%s): %lld elements exact, %lld off by 1, %lld off "
            "by more; %d of %d tests integer-only\n",
-           rounding_name(o.fold_opts.rounding), ftotal.exact, ftotal.off1,
+           dy_rounding_name(o.fold_opts.rounding), ftotal.exact, ftotal.off1,
            ftotal.off_more, ftotal.integer_only, ftotal.tests);
   for (int k = 0; k < nrq; k++)
     if (!passed_ok[k]) {

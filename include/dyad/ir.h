@@ -82,11 +82,23 @@ int dy_type_equal(const DyType *a, const DyType *b);
 int dy_quant_equal(const DyQuant *a, const DyQuant *b);
 int dy_shape_equal(const DyType *a, const DyType *b);
 DyType dy_type_make(DyElemType e, int rank, const int64_t *dims);
+/* The values an integer tensor may hold: its quantization's [qmin, qmax],
+ * else its element type's full range. */
+void dy_type_int_range(const DyType *t, int64_t *lo, int64_t *hi);
 /* Shape of the scale tensor of a blocked quant on a tensor of type t. */
 void dy_quant_block_shape(const DyQuant *q, const DyType *t, int64_t *out);
 
+/* Op traits (the last column of ops.def, which explains each). */
+enum {
+  DY_TRAIT_MOVES = 1 << 0,
+  DY_TRAIT_KEEPS_Q = 1 << 1,
+  DY_TRAIT_QUANTIZE = 1 << 2,
+  DY_TRAIT_WEIGHTS = 1 << 3,
+  DY_TRAIT_ELEMENTWISE = 1 << 4
+};
+
 typedef enum DyOpKind {
-#define DY_OP(E, N, MINO, MAXO, NR) DY_OP_##E,
+#define DY_OP(E, N, MINO, MAXO, NR, TRAITS) DY_OP_##E,
 #include "dyad/ops.def"
 #undef DY_OP
   DY_OP_COUNT
@@ -96,6 +108,8 @@ const char *dy_op_name(DyOpKind k);
 int dy_op_from_name(const char *s, size_t n, DyOpKind *out);
 void dy_op_arity(DyOpKind k, int *min_operands, int *max_operands,
                  int *nresults);
+/* Whether op kind k has every trait in `traits` (DY_TRAIT_* flags). */
+int dy_op_has_traits(DyOpKind k, unsigned traits);
 
 typedef enum DyAttrKind {
   DY_ATTR_INT,    /* 3 */
@@ -222,6 +236,24 @@ const char *dy_op_str(const DyOp *op, const char *name, const char *dflt);
 int dy_op_ints(const DyOp *op, const char *name, int64_t *out, int max,
                const int64_t *dflt, int ndflt);
 
+/* Checked reads (lib/attr.c): each checks the attribute's kind and range
+ * and returns 0, or 1 after reporting "'<op>' attribute '<name>' ..." at
+ * the op. An absent attribute gives the default. */
+int dy_attr_read_int(const DyOp *op, const char *name, int64_t dflt, int64_t lo,
+                     int64_t hi, int64_t *out, DyDiag *d);
+/* A list of exactly n integers, each >= lo; dflt (n values) when absent,
+ * and when dflt is NULL the attribute is required. */
+int dy_attr_read_ints(const DyOp *op, const char *name, int n,
+                      const int64_t *dflt, int64_t lo, int64_t *out, DyDiag *d);
+/* A number (an integer is accepted), not nan. */
+int dy_attr_read_float(const DyOp *op, const char *name, double dflt,
+                       double *out, DyDiag *d);
+/* A string that is one of `allowed` (NULL-terminated); *out points into
+ * `allowed` (or is dflt when absent). */
+int dy_attr_read_enum(const DyOp *op, const char *name,
+                      const char *const *allowed, const char *dflt,
+                      const char **out, DyDiag *d);
+
 /* Builds a const op holding a copy of `data` (storage of `type`), appended
  * at the end of g unless `before` is given. */
 DyValue *dy_build_const(DyGraph *g, DyOp *before, const char *name, DyType type,
@@ -234,6 +266,8 @@ DyValue *dy_build_op(DyGraph *g, DyOp *before, DyOpKind kind, int noperands,
 
 /* --- uses --- */
 
+/* Whether v is the result of a const op. */
+int dy_value_is_const(const DyValue *v);
 /* Number of uses of v as an operand or graph output. */
 int dy_value_num_uses(const DyGraph *g, const DyValue *v);
 /* Replaces every use of `from` (operands and graph outputs) by `to`. */
@@ -270,6 +304,11 @@ int dy_graph_equal(const DyGraph *a, const DyGraph *b);
  * ranges, constant values, SSA order. Returns the number of errors, each
  * reported through d at the op's location. */
 int dy_graph_verify(const DyGraph *g, DyDiag *d);
+
+/* Checks that g is integer-only: f32 appears only as graph inputs feeding
+ * `quantize` and as `dequantize` results returned as graph outputs; no
+ * float requant, no dynamic_quantize. Reports each offending op. */
+int dy_verify_integer_only(const DyGraph *g, DyDiag *d);
 
 /* Infers the result type of a single-result op from its operands and
  * attributes (ignoring the op's declared result type). Returns 0 on success;

@@ -105,6 +105,9 @@ void dy_quant_options_default(DyQuantOptions *o);
  * parameters. */
 int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d);
 
+/* The storage type of a scheme and its [qmin, qmax] (lib/qparams.c). */
+DyElemType dy_scheme_range(const DyQuantScheme *s, int64_t *qmin,
+                           int64_t *qmax);
 /* Scale and zero point for the range [lo, hi] (widened to include 0). */
 void dy_choose_qparams(const DyQuantScheme *s, double lo, double hi,
                        double *scale, int64_t *zp, int64_t *qmin,
@@ -120,15 +123,5 @@ typedef struct DyFoldOptions {
 
 void dy_fold_options_default(DyFoldOptions *o);
 int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d);
-
-/* TFLite's QuantizeMultiplier: real = M * 2^(shift - 31), M in [2^30,
- * 2^31) (or 0). Returns 1 when real cannot be represented (shift outside
- * [-31, 30]); 0 on success. */
-int dy_quantize_multiplier(double real, int64_t *M, int64_t *shift);
-
-/* Checks that g is integer-only: f32 appears only as graph inputs feeding
- * `quantize` and as `dequantize` results returned as graph outputs; no
- * float requant, no dynamic_quantize. Reports each offending op. */
-int dy_verify_integer_only(const DyGraph *g, DyDiag *d);
 
 #endif

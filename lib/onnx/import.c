@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "dyad/onnx.h"
+#include "dyad/shape.h"
 #include "dyad/text.h"
 #include "onnx.pb-c.h"
 
@@ -751,18 +752,23 @@ static void imp_constant(Imp *m) {
 /* Output size of a convolution along one axis (floor mode); fails when the
  * kernel is empty or larger than the padded input, or the sizes overflow.
  * Strides and dilations are >= 1, pads >= 0. */
+/* Output length of a window axis (lib/shape.c), or the node's error. */
 static int64_t conv_out(Imp *m, int64_t in, int64_t k, int64_t s, int64_t dl,
                         int64_t pb, int64_t pe) {
-  int64_t eff, padded;
+  int64_t out = 0;
   if (k < 1)
     invalid(m, "the kernel has an empty dimension");
-  if (__builtin_mul_overflow(dl, k - 1, &eff) ||
-      __builtin_add_overflow(in, pb, &padded) ||
-      __builtin_add_overflow(padded, pe, &padded))
+  switch (dy_window_out(in, k, s, dl, pb, pe, 0, &out)) {
+  case DY_WINDOW_OVERFLOW:
     invalid(m, "the dilated kernel or the padding is too large");
-  if (padded - 1 < eff)
+    break;
+  case DY_WINDOW_EMPTY:
     invalid(m, "the kernel is larger than the padded input");
-  return (padded - 1 - eff) / s + 1;
+    break;
+  case DY_WINDOW_OK:
+    break;
+  }
+  return out;
 }
 
 /* Pads for a window op from pads / auto_pad: out[0..4) = top, left, bottom,
