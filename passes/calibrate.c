@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dyad/npy.h"
+#include "dyad/pass.h"
 #include "dyad/quant.h"
 
 void dy_calib_options_default(DyCalibOptions *o) {
@@ -25,8 +26,8 @@ void dy_calib_options_default(DyCalibOptions *o) {
   o->bits = 8;
 }
 
-static const char *const observer_names[] = {"minmax", "moving-average",
-                                             "percentile", "entropy", "mse"};
+static const char *const observer_names[] = {
+    "minmax", "moving-average", "percentile", "entropy", "mse", NULL};
 
 int dy_observer_from_name(const char *s, DyObserver *out) {
   for (int i = 0; i < 5; i++)
@@ -548,3 +549,45 @@ int dy_calibrate(DyGraph *g, const DyCalibData *data, const DyCalibOptions *o,
   free(c.stats);
   return rc;
 }
+
+/* --- the pass --- */
+
+static int run_pass(DyGraph *g, const DyPassContext *ctx) {
+  const DyCalibOptions *o = ctx->opts;
+  if (!o->data) {
+    dy_error(ctx->diag, g->loc,
+             "calibrate: needs data=PATH (a .npy file or a "
+             "directory of them)");
+    return 1;
+  }
+  DyCalibData cd;
+  if (dy_calib_data_load(g, o->data, &cd, ctx->diag))
+    return 1;
+  int rc = dy_calibrate(g, &cd, o, ctx->diag);
+  dy_calib_data_free(&cd);
+  return rc;
+}
+
+static void init_opts(void *o) { dy_calib_options_default(o); }
+
+#define F(field) DY_OPT_FIELD(DyCalibOptions, field)
+static const DyPassOption options[] = {
+    {"data", DY_OPT_STR, F(data), .must = "a path",
+     .help = "calibration inputs: a .npy batch or a directory of .npy files"},
+    {"observer", DY_OPT_ENUM, F(observer), .choices = observer_names,
+     .must = "minmax, moving-average, percentile, entropy or mse",
+     .help = "how a range is chosen from the values seen"},
+    {"percentile", DY_OPT_FLOAT, F(percentile), 50, 100, 1, 0,
+     .must = "in (50, 100]", .help = "percentile observer: the tail kept"},
+    {"averaging", DY_OPT_FLOAT, F(averaging), 0, 1, 1, 0, .must = "in (0, 1]",
+     .help = "moving-average constant"},
+    {"bins", DY_OPT_INT, F(bins), 16, 1 << 20, .must = "in [16, 2^20]",
+     .help = "histogram bins (percentile, entropy, mse)"},
+    {"bits", DY_OPT_INT, F(bits), 2, 16, .must = "2 to 16",
+     .help = "the activation bits entropy and mse aim for"},
+    {NULL}};
+#undef F
+
+const DyPassDef dy_pass_calibrate = {
+    "record activation ranges: {data=PATH observer=minmax|...}", run_pass,
+    sizeof(DyCalibOptions), init_opts, options};

@@ -162,7 +162,7 @@ static int fold_op(DyGraph *g, DyOp *op, DyDiag *d) {
   return 1;
 }
 
-int dy_pass_canonicalize(DyGraph *g, DyDiag *d) {
+int dy_canonicalize(DyGraph *g, DyDiag *d) {
   int changed = 1;
   while (changed) {
     changed = 0;
@@ -199,3 +199,11 @@ int dy_pass_canonicalize(DyGraph *g, DyDiag *d) {
   }
   return 0;
 }
+
+static int run_pass(DyGraph *g, const DyPassContext *ctx) {
+  return dy_canonicalize(g, ctx->diag);
+}
+
+const DyPassDef dy_pass_canonicalize = {
+    "remove dead code and identity ops, fold constant subgraphs", run_pass, 0,
+    NULL, NULL};

@@ -99,7 +99,7 @@ static int fold(DyGraph *g, DyOp *bn) {
   return 1;
 }
 
-int dy_pass_fold_batchnorm(DyGraph *g, DyDiag *d) {
+int dy_fold_batchnorm(DyGraph *g, DyDiag *d) {
   for (DyOp *op = g->first, *next; op; op = next) {
     next = op->next;
     if (op->kind == DY_OP_BATCHNORM)
@@ -107,3 +107,11 @@ int dy_pass_fold_batchnorm(DyGraph *g, DyDiag *d) {
   }
   return 0;
 }
+
+static int run_pass(DyGraph *g, const DyPassContext *ctx) {
+  return dy_fold_batchnorm(g, ctx->diag);
+}
+
+const DyPassDef dy_pass_fold_batchnorm = {
+    "fold batchnorm into the preceding conv2d or matmul", run_pass, 0, NULL,
+    NULL};

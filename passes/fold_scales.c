@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dyad/pass.h"
 #include "dyad/quant.h"
 
 void dy_fold_options_default(DyFoldOptions *o) {
@@ -934,3 +935,41 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
   dy_graph_remove_dead_ops(g);
   return f.failed;
 }
+
+/* --- the pass --- */
+
+static int run_pass(DyGraph *g, const DyPassContext *ctx) {
+  return dy_fold_scales(g, ctx->opts, ctx->diag);
+}
+
+static void init_opts(void *o) { dy_fold_options_default(o); }
+
+/* rounding: an integer mode, or "float" (real requants, for comparison) */
+static int set_rounding(void *opts, const char *v, DyArena *arena, char *err,
+                        size_t errn) {
+  DyFoldOptions *f = opts;
+  f->float_requant = strcmp(v, "float") == 0;
+  if (!f->float_requant && dy_rounding_from_name(v, &f->rounding)) {
+    snprintf(err, errn,
+             "rounding must be tflite-double, tflite-single, tosa-single, "
+             "tosa-double or float, got '%s'",
+             v);
+    return 1;
+  }
+  return 0;
+}
+
+static const char *const modes[] = {"tflite-double", "tflite-single",
+                                    "tosa-single",   "tosa-double",
+                                    "float",         NULL};
+
+static const DyPassOption options[] = {
+    {"rounding", DY_OPT_ENUM, DY_OPT_FIELD(DyFoldOptions, rounding),
+     .choices = modes, .set = set_rounding,
+     .help = "requant rounding; float keeps real scales (default "
+             "tflite-double)"},
+    {NULL}};
+
+const DyPassDef dy_pass_fold_scales = {
+    "integer ops and dyadic requants: {rounding=tflite-double|...}", run_pass,
+    sizeof(DyFoldOptions), init_opts, options};

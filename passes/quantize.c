@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dyad/pass.h"
 #include "dyad/quant.h"
 
 void dy_quant_options_default(DyQuantOptions *o) {
@@ -653,3 +654,90 @@ done:
   free(params);
   return rc;
 }
+
+/* --- the pass --- */
+
+static int run_pass(DyGraph *g, const DyPassContext *ctx) {
+  return dy_quantize(g, ctx->opts, ctx->diag);
+}
+
+static void init_opts(void *o) { dy_quant_options_default(o); }
+
+/* skip-ops names op kinds: each must exist. */
+static int set_skip_ops(void *opts, const char *v, DyArena *arena, char *err,
+                        size_t errn) {
+  DyQuantOptions *q = opts;
+  int n = 1;
+  for (const char *p = v; *p; p++)
+    n += *p == ':';
+  const char **list = dy_arena_alloc(arena, (size_t)(n + 1) * sizeof *list);
+  int k = 0;
+  for (const char *p = v;;) {
+    const char *e = strchr(p, ':');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    DyOpKind kind;
+    if (len && !dy_op_from_name(p, len, &kind)) {
+      snprintf(err, errn, "skip-ops: unknown op '%.*s'", (int)len, p);
+      return 1;
+    }
+    if (len)
+      list[k++] = dy_arena_strndup(arena, p, len);
+    if (!e)
+      break;
+    p = e + 1;
+  }
+  list[k] = NULL;
+  q->skip_ops = list;
+  return 0;
+}
+
+static const char *const granularities[] = {"per-tensor", "per-channel",
+                                            "per-group", NULL};
+static const char *const weight_roundings[] = {"half-even", "half-away",
+                                               "stochastic", NULL};
+static const char *const act_modes[] = {"static", "dynamic", NULL};
+static const char *const act_bits[] = {"8", "16", NULL};
+
+#define F(field) DY_OPT_FIELD(DyQuantOptions, field)
+static const DyPassOption options[] = {
+    {"weight-bits", DY_OPT_INT, F(weights.bits), 2, 8, .must = "2 to 8",
+     .help = "weight bits"},
+    {"act-bits", DY_OPT_INT, F(acts.bits), 8, 16, .choices = act_bits,
+     .must = "8 or 16", .help = "activation bits (16: symmetric)"},
+    {"weight-signed", DY_OPT_BOOL, F(weights.is_signed),
+     .help = "signed weight storage (iN, else uN)"},
+    {"act-signed", DY_OPT_BOOL, F(acts.is_signed),
+     .help = "signed activation storage"},
+    {"weight-symmetric", DY_OPT_BOOL, F(weights.symmetric),
+     .help = "weights with a fixed zero point"},
+    {"act-symmetric", DY_OPT_BOOL, F(acts.symmetric),
+     .help = "activations with a fixed zero point"},
+    {"weight-narrow", DY_OPT_BOOL, F(weights.narrow),
+     .help = "drop the lowest weight value ([-127, 127] for i8)"},
+    {"act-narrow", DY_OPT_BOOL, F(acts.narrow),
+     .help = "drop the lowest activation value"},
+    {"granularity", DY_OPT_ENUM, F(granularity), .choices = granularities,
+     .must = "per-tensor, per-channel or per-group",
+     .help = "one weight scale per tensor, output channel or group"},
+    {"group-size", DY_OPT_INT, F(group_size), 1, 1 << 20,
+     .must = "a positive integer", .help = "per-group: the group size"},
+    {"weight-rounding", DY_OPT_ENUM, F(rounding), .choices = weight_roundings,
+     .must = "half-even, half-away or stochastic",
+     .help = "how weights are rounded"},
+    {"seed", DY_OPT_INT, F(seed), 0, 0x7fffffff,
+     .must = "a non-negative integer", .help = "stochastic rounding's seed"},
+    {"activations", DY_OPT_ENUM, F(dynamic), .choices = act_modes,
+     .must = "static or dynamic",
+     .help = "calibrated ranges, or quantized at run time"},
+    {"integer-io", DY_OPT_BOOL, F(integer_io),
+     .help = "integer graph inputs and outputs instead of f32"},
+    {"skip", DY_OPT_LIST, F(skip_names),
+     .help = "layers kept float, by result name"},
+    {"skip-ops", DY_OPT_LIST, F(skip_ops), .set = set_skip_ops,
+     .help = "op kinds kept float, e.g. softmax:sigmoid"},
+    {NULL}};
+#undef F
+
+const DyPassDef dy_pass_quantize = {
+    "rewrite a calibrated graph into QDQ form (scheme options)", run_pass,
+    sizeof(DyQuantOptions), init_opts, options};

@@ -46,8 +46,10 @@ static void usage(FILE *out) {
       out);
   int n;
   const DyPassInfo *p = dy_pass_list(&n);
-  for (int i = 0; i < n; i++)
-    fprintf(out, "  %-22s %s\n", p[i].name, p[i].description);
+  for (int i = 0; i < n; i++) {
+    fprintf(out, "  %-22s %s\n", p[i].name, p[i].def->summary);
+    dy_pass_print_options(out, &p[i], "", NULL);
+  }
 }
 
 typedef struct Options {
@@ -157,7 +159,7 @@ static int process(const Options *o, const char *file, const char *text,
     while (!rc && next_pass(&list, &pname, &n, opts, sizeof opts) > 0) {
       const DyPassInfo *pass = dy_pass_lookup(pname, n);
       DY_ASSERT(pass); /* checked in main */
-      if (dy_pass_run(pass, g, opts[0] ? opts : NULL, d)) {
+      if (dy_pass_run(pass, g, opts[0] ? opts : NULL, NULL, d)) {
         rc = 1;
         break;
       }

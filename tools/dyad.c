@@ -17,11 +17,8 @@
 
 static const DyLoc none = {NULL, 0, 0};
 
-void dyad_usage(FILE *out) {
+static void usage_run(FILE *out) {
   fputs(
-      "usage: dyad COMMAND [options]\n"
-      "\n"
-      "commands:\n"
       "  run MODEL [--input NAME=FILE.npy]... [FILE.npy]... --output-dir "
       "DIR\n"
       "      run MODEL (.dy or .onnx) with the reference interpreter; inputs\n"
@@ -31,41 +28,16 @@ void dyad_usage(FILE *out) {
       "      --batch          each input file holds N samples along axis 0\n"
       "                       for a model input of shape [1, ...]; runs\n"
       "                       them one by one and stacks the outputs\n"
-      "      --layout=nhwc    ONNX: rank-4 inputs and outputs in NHWC\n"
-      "  import MODEL.onnx -o OUT.dy [--layout=nhwc]\n"
-      "      import an ONNX model (opsets 7 to 21) into the .dy text form;\n"
-      "      rank-4 inputs and outputs keep the model's NCHW layout unless\n"
-      "      --layout=nhwc\n"
-      "  quantize MODEL --calib DATA [scheme options] -o OUT.dy\n"
-      "      post-training quantization: folds batchnorm, calibrates on DATA\n"
-      "      (a .npy batch along axis 0, or a directory of .npy files),\n"
-      "      quantizes and folds every scale into integer requants\n"
-      "      --emit=calibrated|qdq|integer   the level written (integer)\n"
-      "      --require-integer  fail unless the result is integer-only\n"
-      "      calibration: --observer=minmax|moving-average|percentile|\n"
-      "        entropy|mse  --percentile=99.99 --bins=2048 --averaging=0.01\n"
-      "      weights: --weight-bits=2..8 (8) --weight-signed=0|1 (1)\n"
-      "        --weight-symmetric=0|1 (1) --weight-narrow=0|1 (1)\n"
-      "        --granularity=per-tensor|per-channel|per-group (per-channel)\n"
-      "        --group-size=N (32) --weight-rounding=half-even|half-away|\n"
-      "        stochastic (half-even) --seed=N\n"
-      "      activations: --act-bits=8|16 (8) --act-signed=0|1 (1)\n"
-      "        --act-symmetric=0|1 (0) --act-narrow=0|1 (0)\n"
-      "        --activations=static|dynamic (static) --integer-io=0|1 (0)\n"
-      "      --skip=NAME[:NAME...]  --skip-ops=OP[:OP...]  layers kept float\n"
-      "      --rounding=tflite-double|tflite-single|tosa-single|tosa-double|\n"
-      "        float   requant rounding (tflite-double)\n"
-      "  report MODEL --calib DATA --data FILE.npy [--labels FILE.npy]\n"
-      "         [scheme options] [--top=N]\n"
-      "      quantizes as 'quantize' does, runs float, fake-quant (QDQ) and\n"
-      "      integer levels over FILE.npy and prints per-tensor SQNR (worst\n"
-      "      first), top-1 agreement and, with labels, top-1 accuracy\n"
-      "\n"
-      "options:\n"
-      "  --help, --version\n"
-      "\n"
-      "Exit status: 0 on success, 1 on an error in the input or options.\n",
+      "      --layout=nhwc    ONNX: rank-4 inputs and outputs in NHWC\n",
       out);
+}
+
+static void usage_import(FILE *out) {
+  fputs("  import MODEL.onnx -o OUT.dy [--layout=nhwc]\n"
+        "      import an ONNX model (opsets 7 to 21) into the .dy text form;\n"
+        "      rank-4 inputs and outputs keep the model's NCHW layout unless\n"
+        "      --layout=nhwc\n",
+        out);
 }
 
 /* The .npy dtype that stores elements of type t. */
@@ -196,8 +168,7 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0) {
-      dyad_usage(stdout);
-      return 0;
+      return DYAD_CMD_HELP;
     } else if (strcmp(a, "--input") == 0 || strcmp(a, "-i") == 0) {
       if (i + 1 >= argc) {
         dy_error(d, none, "option '%s' needs NAME=FILE.npy", a);
@@ -415,8 +386,7 @@ static int cmd_import(int argc, char **argv, DyDiag *d) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0) {
-      dyad_usage(stdout);
-      return 0;
+      return DYAD_CMD_HELP;
     } else if (strcmp(a, "-o") == 0) {
       if (i + 1 >= argc) {
         dy_error(d, none, "option '-o' needs a file");
@@ -460,17 +430,34 @@ static int cmd_import(int argc, char **argv, DyDiag *d) {
   return rc;
 }
 
+const DyadCommand dyad_cmd_run = {"run", cmd_run, usage_run};
+const DyadCommand dyad_cmd_import = {"import", cmd_import, usage_import};
+
+/* The commands, in --help order: `dyad compile` will be one more row. */
+static const DyadCommand *const commands[] = {
+    &dyad_cmd_run, &dyad_cmd_import, &dyad_cmd_quantize, &dyad_cmd_report};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+  fputs("usage: dyad COMMAND [options]\n\ncommands:\n", out);
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    commands[i]->usage(out);
+  fputs("\n"
+        "options:\n"
+        "  --help, --version\n"
+        "\n"
+        "Exit status: 0 on success, 1 on an error in the input or options.\n",
+        out);
+}
+
 int main(int argc, char **argv) {
-  DyDiag d;
-  dy_diag_init(&d);
-  int rc;
   if (argc < 2) {
-    dyad_usage(stderr);
+    usage(stderr);
     return 1;
   }
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
-    dyad_usage(stdout);
+    usage(stdout);
     return 0;
   }
   if (strcmp(argv[1], "--version") == 0) {
@@ -479,17 +466,18 @@ int main(int argc, char **argv) {
     printf("dyad %s (LLVM %u.%u.%u)\n", DYAD_VERSION, maj, min, pat);
     return 0;
   }
-  if (strcmp(argv[1], "run") == 0) {
-    rc = cmd_run(argc - 2, argv + 2, &d);
-  } else if (strcmp(argv[1], "import") == 0) {
-    rc = cmd_import(argc - 2, argv + 2, &d);
-  } else if (strcmp(argv[1], "quantize") == 0) {
-    rc = dyad_cmd_quantize(argc - 2, argv + 2, &d);
-  } else if (strcmp(argv[1], "report") == 0) {
-    rc = dyad_cmd_report(argc - 2, argv + 2, &d);
-  } else {
+  DyDiag d;
+  dy_diag_init(&d);
+  int rc = -1;
+  for (size_t i = 0; i < NCOMMANDS && rc < 0; i++)
+    if (strcmp(argv[1], commands[i]->name) == 0)
+      rc = commands[i]->run(argc - 2, argv + 2, &d);
+  if (rc < 0) {
     dy_error(&d, none, "unknown command '%s' (see dyad --help)", argv[1]);
     rc = 1;
+  } else if (rc == DYAD_CMD_HELP) {
+    usage(stdout);
+    rc = 0;
   }
   dy_diag_fini(&d);
   return rc;

@@ -1,4 +1,6 @@
-/* Subcommands of the dyad driver that live outside tools/dyad.c. */
+/* The dyad driver's commands: a table of {name, run, usage} rows that
+ * tools/dyad.c reads for dispatch and --help. A command lives in its own
+ * file and never calls back into the driver. */
 #ifndef DYAD_TOOLS_CMDS_H
 #define DYAD_TOOLS_CMDS_H
 
@@ -6,8 +8,19 @@
 
 #include "dyad/diag.h"
 
-void dyad_usage(FILE *out);
-int dyad_cmd_quantize(int argc, char **argv, DyDiag *d);
-int dyad_cmd_report(int argc, char **argv, DyDiag *d);
+/* A command's run returns 0 (success), 1 (an error, reported through d),
+ * or DYAD_CMD_HELP when it was given --help (the driver prints the usage
+ * and exits with 0). */
+#define DYAD_CMD_HELP 2
+
+typedef struct DyadCommand {
+  const char *name;
+  int (*run)(int argc, char **argv, DyDiag *d);
+  /* Writes the command's lines of `dyad --help`. */
+  void (*usage)(FILE *out);
+} DyadCommand;
+
+extern const DyadCommand dyad_cmd_run, dyad_cmd_import;      /* tools/dyad.c */
+extern const DyadCommand dyad_cmd_quantize, dyad_cmd_report; /* dyad_quant.c */
 
 #endif

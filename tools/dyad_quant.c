@@ -29,6 +29,38 @@ typedef struct QuantArgs {
   int top;
 } QuantArgs;
 
+/* A scheme option (--key=value) of `dyad quantize` and `dyad report`: the
+ * option tables of calibrate, quantize and fold-scales, each pass that
+ * declares the key taking it; act-bits also sets the bits calibrate aims
+ * for. Returns 0, or 1 with a message in err. */
+static int set_scheme_option(QuantArgs *a, DyArena *arena, const char *key,
+                             const char *val, char *err, size_t errn) {
+  struct {
+    const char *pass;
+    void *opts;
+  } targets[] = {{"calibrate", &a->calib_opts},
+                 {"quantize", &a->quant_opts},
+                 {"fold-scales", &a->fold_opts}};
+  int known = 0;
+  for (size_t i = 0;
+       strcmp(key, "data") != 0 && i < sizeof targets / sizeof targets[0];
+       i++) {
+    const DyPassInfo *p =
+        dy_pass_lookup(targets[i].pass, strlen(targets[i].pass));
+    int rc = dy_pass_set_option(p, targets[i].opts, key, val, arena, err, errn);
+    if (rc > 0)
+      return 1;
+    known |= rc == 0;
+  }
+  if (!known) {
+    snprintf(err, errn, "unknown option '%s'", key);
+    return 1;
+  }
+  if (strcmp(key, "act-bits") == 0)
+    a->calib_opts.bits = a->quant_opts.acts.bits;
+  return 0;
+}
+
 /* Parses the options shared by quantize and report. Returns 0, 1 on error,
  * 2 after --help. */
 static int parse_args(const char *cmd, int argc, char **argv, QuantArgs *a,
@@ -97,9 +129,7 @@ static int parse_args(const char *cmd, int argc, char **argv, QuantArgs *a,
       }
       memcpy(key, s + 2, n);
       key[n] = 0;
-      if (!dy_quant_set_option(arena, key, eq + 1, &a->calib_opts,
-                               &a->quant_opts, &a->fold_opts, err,
-                               sizeof err)) {
+      if (set_scheme_option(a, arena, key, eq + 1, err, sizeof err)) {
         dy_error(d, none, "%s: %s (see dyad --help)", cmd, err);
         return 1;
       }
@@ -146,8 +176,8 @@ static DyGraph *load_float(QuantArgs *a, char **text, DyDiag *d) {
   DyGraph *g = dy_load_model(a->model, &a->onnx_opts, text, d);
   if (!g)
     return NULL;
-  if (dy_pass_canonicalize(g, d) || dy_pass_fold_batchnorm(g, d) ||
-      dy_pass_canonicalize(g, d) || dy_graph_verify(g, d)) {
+  if (dy_canonicalize(g, d) || dy_fold_batchnorm(g, d) ||
+      dy_canonicalize(g, d) || dy_graph_verify(g, d)) {
     dy_graph_destroy(g);
     return NULL;
   }
@@ -212,13 +242,13 @@ static void forward_as_note(void *ctx, DySeverity sev, DyLoc loc,
   dy_note(ctx, loc, "%s", msg);
 }
 
-int dyad_cmd_quantize(int argc, char **argv, DyDiag *d) {
+static int cmd_quantize(int argc, char **argv, DyDiag *d) {
   QuantArgs a;
   DyArena *arena = dy_arena_create();
   int rc = parse_args("quantize", argc, argv, &a, arena, d);
   if (rc) {
     dy_arena_destroy(arena);
-    return rc == 2 ? (dyad_usage(stdout), 0) : 1;
+    return rc == 2 ? DYAD_CMD_HELP : 1;
   }
   if (!a.out) {
     dy_error(d, none, "quantize: no output file (-o OUT.dy)");
@@ -368,13 +398,13 @@ static int64_t argmax(const DyTensor *t) {
   return best;
 }
 
-int dyad_cmd_report(int argc, char **argv, DyDiag *d) {
+static int cmd_report(int argc, char **argv, DyDiag *d) {
   QuantArgs a;
   DyArena *arena = dy_arena_create();
   int rc = parse_args("report", argc, argv, &a, arena, d);
   if (rc) {
     dy_arena_destroy(arena);
-    return rc == 2 ? (dyad_usage(stdout), 0) : 1;
+    return rc == 2 ? DYAD_CMD_HELP : 1;
   }
   char *text = NULL;
   DyGraph *g = NULL, *q = NULL, *i = NULL;
@@ -506,3 +536,41 @@ done:
   free_levels(g, q, i, text, arena);
   return rc;
 }
+
+/* The scheme options, read from the option tables of the passes they
+ * configure. */
+static void usage_scheme(FILE *out) {
+  static const char *const passes[] = {"calibrate", "quantize", "fold-scales"};
+  for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) {
+    const DyPassInfo *p = dy_pass_lookup(passes[i], strlen(passes[i]));
+    fprintf(out, "      %s options:\n", passes[i]);
+    dy_pass_print_options(out, p, "--", "data"); /* --calib */
+  }
+}
+
+static void usage_quantize(FILE *out) {
+  fputs(
+      "  quantize MODEL --calib DATA [scheme options] -o OUT.dy\n"
+      "      post-training quantization: folds batchnorm, calibrates on DATA\n"
+      "      (a .npy batch along axis 0, or a directory of .npy files),\n"
+      "      quantizes and folds every scale into integer requants\n"
+      "      --emit=calibrated|qdq|integer   the level written (integer)\n"
+      "      --require-integer  fail unless the result is integer-only\n"
+      "      scheme options, the options of the passes it runs (--act-bits\n"
+      "      also sets calibrate's bits):\n",
+      out);
+  usage_scheme(out);
+}
+
+static void usage_report(FILE *out) {
+  fputs("  report MODEL --calib DATA --data FILE.npy [--labels FILE.npy]\n"
+        "         [scheme options] [--top=N]\n"
+        "      quantizes as 'quantize' does, runs float, fake-quant (QDQ) and\n"
+        "      integer levels over FILE.npy and prints per-tensor SQNR (worst\n"
+        "      first), top-1 agreement and, with labels, top-1 accuracy\n",
+        out);
+}
+
+const DyadCommand dyad_cmd_quantize = {"quantize", cmd_quantize,
+                                       usage_quantize};
+const DyadCommand dyad_cmd_report = {"report", cmd_report, usage_report};

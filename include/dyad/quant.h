@@ -33,6 +33,8 @@ typedef struct DyCalibOptions {
   int bins;          /* 2048: histogram bins (percentile, entropy, mse) */
   int bits;          /* 8: the activation bits entropy and mse aim for */
   int progress;      /* report progress on stderr */
+  const char *data;  /* the calibrate pass: where the inputs are (a .npy
+                        file or a directory of them) */
 } DyCalibOptions;
 
 void dy_calib_options_default(DyCalibOptions *o);

@@ -513,7 +513,10 @@ static void apply_text(const char *text, DyArena *arena, DyQuantOptions *q,
       continue;
     *eq = 0;
     char err[256];
-    dy_quant_set_option(arena, tok, eq + 1, NULL, q, f, err, sizeof err);
+    const DyPassInfo *qp = dy_pass_lookup("quantize", 8),
+                     *fp = dy_pass_lookup("fold-scales", 11);
+    if (dy_pass_set_option(qp, q, tok, eq + 1, arena, err, sizeof err) < 0)
+      dy_pass_set_option(fp, f, tok, eq + 1, arena, err, sizeof err);
   }
   if (WORKAROUND_UNSIGNED_NARROW_FIXED && workarounds() && !q->acts.is_signed)
     q->acts.narrow = 0;
@@ -648,7 +651,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (pipeline_on('c')) {
     DyGraph *canon = dy_graph_clone(g);
     e = d.nerrors;
-    rc = dy_pass_canonicalize(canon, &d);
+    rc = dy_canonicalize(canon, &d);
     int ok = check_pass("(c) canonicalize", rc, &d, e, canon);
     DyArena *arena = dy_arena_create();
     for (int k = 0; k < 3 && ok; k++) {
