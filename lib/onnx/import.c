@@ -2559,11 +2559,3 @@ void dy_onnx_tensor_free(DyOnnxTensor *t) {
   free(t->name);
   memset(t, 0, sizeof *t);
 }
-
-DyGraph *dy_load_model(const char *path, const DyOnnxOptions *opt, char **text,
-                       DyDiag *d) {
-  *text = NULL;
-  if (dy_is_onnx_path(path))
-    return dy_onnx_import(path, opt, NULL, d);
-  return dy_load_graph(path, NULL, text, d);
-}
