@@ -6,6 +6,7 @@
 
 #include "dyad/fileio.h"
 #include "dyad/interp.h"
+#include "dyad/load.h"
 #include "dyad/npy.h"
 #include "dyad/onnx.h"
 #include "dyad/text.h"

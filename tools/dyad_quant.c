@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dyad/fileio.h"
+#include "dyad/load.h"
 #include "dyad/npy.h"
 #include "dyad/onnx.h"
 #include "dyad/pass.h"

@@ -54,10 +54,4 @@ const char *dy_onnx_dtype_name(int dtype);
 /* Whether path names an ONNX model (by its extension). */
 int dy_is_onnx_path(const char *path);
 
-/* Loads a model for the tools: .onnx through the importer (with opt), any
- * other file as .dy text (verified). *text receives the .dy text that d's
- * carets refer to (NULL for ONNX); free it after d. */
-DyGraph *dy_load_model(const char *path, const DyOnnxOptions *opt, char **text,
-                       DyDiag *d);
-
 #endif

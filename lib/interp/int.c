@@ -6,12 +6,15 @@
  * no real-number types at all (test/Interp/int-path-no-real-types.test
  * checks that), so a graph that passes the integer-only check and runs
  * here (with requant in lib/requant.c) never touches a real number
- * between its entry quantize and its exit dequantize. */
+ * between its entry quantize and its exit dequantize. It depends only on
+ * lib/interp/tensor.c (tensors, messages) and lib/shape.c (geometry); the
+ * runner (lib/interp/run.c) calls it, never the other way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "interp_internal.h"
+#include "int.h"
+#include "tensor.h"
 
 /* --- types --- */
 
@@ -27,7 +30,7 @@ static int64_t count(const DyType *t) {
 }
 
 static int fail(const DyOp *op, DyDiag *d, const char *msg) {
-  return dy_interp_fail(op, d, msg);
+  return dy_interp_fail(op, d, "%s", msg);
 }
 
 /* acc += term, or an error on int64 overflow */
