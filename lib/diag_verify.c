@@ -280,12 +280,12 @@ static void drop_expect(Expect *e) {
 
 int dy_diag_verifier_scan(DyDiagVerifier *v, const char *text, size_t len,
                           int line_offset, DyDiag *d) {
-  int first = line_offset + 1, last = line_offset;
+  /* The last line is the one the end of the text is on: a diagnostic at
+   * the end of the file after a final newline is on the line after it. */
+  int first = line_offset + 1, last = first;
   for (size_t i = 0; i < len; i++)
     if (text[i] == '\n')
       last++;
-  if (len && text[len - 1] != '\n')
-    last++;
   int bad = 0, line = first, above = 0;
   int *below = NULL, nbelow = 0; /* indices in v->exp waiting for a line */
   for (size_t ls = 0; ls < len; line++) {
