@@ -2005,6 +2005,19 @@ ERRORS_MORE = {
         "error_quantized_qmm_scale_int.onnx: error: node 'qmm' "
         '(QLinearMatMul, #0): b: scale must be float',
     ],
+    "error_quantized/qmm_zero_point": [
+        "error_quantized_qmm_zero_point.onnx: error: node 'qmm' "
+        '(QLinearMatMul, #0): a: zero point -1 out of range',
+    ],
+    "error_quantized/mmi_rank": [
+        "error_quantized_mmi_rank.onnx: error: node 'n' (MatMulInteger, "
+        '#0): unsupported: integer MatMul needs [..., K] x [K, N] or a '
+        'batched product of equal ranks',
+    ],
+    "error_quantized/qconv_bias": [
+        "error_quantized_qconv_bias.onnx: error: node 'qconv' (QLinearConv,"
+        ' #0): bias must be int32',
+    ],
 }
 
 
@@ -2474,6 +2487,29 @@ def gen_errors_more():
               qmm(b_scale=init("sb", np.ones(3, f) / 2))))
     g.append(("qmm_scale_int", "QLinearMatMul with an integer scale.",
               qmm(b_scale=scalar("sb", 1, np.int8))))
+    g.append(("qmm_zero_point", "QLinearMatMul with a zero point of -1 "
+              "for uint8 data.", model([oh.make_node(
+                  "QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy",
+                                    "zy"], ["y"], name="qmm")], inputs=[U],
+                  outputs=[vi("y", T.UINT8, None)], inits=[
+                      scalar("sa", 0.5, f), scalar("za", -1, np.int8),
+                      init("b", np.ones((3, 4), np.int8)),
+                      scalar("sb", 0.5, f), scalar("zb", 0, np.int8),
+                      scalar("sy", 0.5, f), scalar("zy", 0, np.uint8)])))
+    g.append(("mmi_rank", "MatMulInteger with a rank-1 B.",
+              model([node("MatMulInteger", ["a", "b1"])], inputs=[U],
+                    inits=[init("b1", np.ones(3, np.uint8))])))
+    xq = vi("x", T.UINT8, [1, 2, 3, 3])
+    g.append(("qconv_bias", "QLinearConv with a float bias.",
+              model([oh.make_node("QLinearConv", [
+                  "x", "sa", "za", "w", "sb", "zb", "sy", "zy", "bias"],
+                  ["y"], name="qconv")], inputs=[xq],
+                  outputs=[vi("y", T.UINT8, None)], inits=[
+                      scalar("sa", 0.5, f), scalar("za", 0, np.uint8),
+                      init("w", np.ones((4, 2, 3, 3), np.int8)),
+                      scalar("sb", 0.5, f), scalar("zb", 0, np.int8),
+                      scalar("sy", 0.5, f), scalar("zy", 0, np.uint8),
+                      init("bias", np.ones(4, f))])))
     cases.append(("error_quantized", "QuantizeLinear, DequantizeLinear and "
                   "the integer ops.", g))
     return cases
