@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dyad/diag_verify.h"
 #include "dyad/fileio.h"
 #include "dyad/onnx.h"
 #include "dyad/pass.h"
@@ -32,6 +33,11 @@ static void usage(FILE *out) {
       "                         an equal graph\n"
       "  --split-input-file     treat '// -----' lines as separators between\n"
       "                         independent graphs\n"
+      "  --verify-diagnostics   check diagnostics against '// expected-error\n"
+      "                         {{message}}' comments in FILE (also\n"
+      "                         expected-warning, expected-note, @+N, @-N,\n"
+      "                         @above, @below, -re; docs/ir.md) instead of\n"
+      "                         printing them; exit 0 when all match\n"
       "  --external-weights F   write constants larger than the threshold to\n"
       "                         the side file F (referenced by its name)\n"
       "  --external-threshold N bytes above which constants go to the side\n"
@@ -57,6 +63,7 @@ typedef struct Options {
   const char *passes[64];
   int npasses;
   int print_after_all, verify_each, split, verify_roundtrip, inline_weights;
+  int verify_diags;
   int nhwc_io;
   const char *ext_path;
   size_t ext_threshold, hex_threshold;
@@ -204,6 +211,23 @@ done:
   return rc;
 }
 
+/* Runs process() on one graph. With a verifier (--verify-diagnostics) its
+ * diagnostics are checked against the expectations in its text instead of
+ * printed, and the result says whether they all matched. */
+static int run(const Options *o, DyDiagVerifier *v, const char *file,
+               const char *text, size_t len, int line_offset, FILE *out,
+               FILE *ext, uint64_t *ext_off, DyDiag *d) {
+  if (!v)
+    return process(o, file, text, len, line_offset, out, ext, ext_off, d);
+  int bad = dy_is_onnx_path(file)
+                ? 0
+                : dy_diag_verifier_scan(v, text, len, line_offset, d);
+  dy_diag_verifier_attach(v, d);
+  process(o, file, text, len, line_offset, out, ext, ext_off, d);
+  dy_diag_verifier_detach(v, d);
+  return dy_diag_verifier_check(v, d) + bad != 0;
+}
+
 /* Reads a whole stream written to a memory buffer back. */
 static int read_mem(FILE *f, char **buf, size_t *len) {
   long n = ftell(f);
@@ -273,6 +297,8 @@ int main(int argc, char **argv) {
       o.verify_roundtrip = 1;
     } else if (strcmp(a, "--split-input-file") == 0) {
       o.split = 1;
+    } else if (strcmp(a, "--verify-diagnostics") == 0) {
+      o.verify_diags = 1;
     } else if (strcmp(a, "--external-weights") == 0) {
       ARG_VALUE();
       o.ext_path = val;
@@ -329,11 +355,17 @@ int main(int argc, char **argv) {
   FILE *ext = o.ext_path ? tmpfile() : NULL;
   uint64_t ext_off = 0;
   int rc = 0;
-  if (!out || (o.ext_path && !ext)) {
+  DyDiagVerifier *v = o.verify_diags ? dy_diag_verifier_create(file) : NULL;
+  if (v && !o.split && !dy_is_onnx_path(file))
+    dy_diag_add_source(&d, file, text, len); /* carets in the reports */
+  if (o.verify_diags && !v) {
+    dy_error(&d, none, "out of memory");
+    rc = 1;
+  } else if (!out || (o.ext_path && !ext)) {
     dy_error(&d, none, "cannot create a temporary file");
     rc = 1;
   } else if (!o.split) {
-    rc = process(&o, file, text, len, 0, out, ext, &ext_off, &d);
+    rc = run(&o, v, file, text, len, 0, out, ext, &ext_off, &d);
   } else {
     /* Chunks keep their line numbers in the whole file. */
     dy_diag_add_source(&d, file, text, len);
@@ -351,8 +383,8 @@ int main(int argc, char **argv) {
         if (!first)
           fputs("// -----\n", out);
         first = 0;
-        rc |= process(&o, file, text + start, i - start, chunk_line, out, ext,
-                      &ext_off, &d);
+        rc |= run(&o, v, file, text + start, i - start, chunk_line, out, ext,
+                  &ext_off, &d);
         while (i < len && text[i] != '\n')
           i++;
         start = i + 1;
@@ -377,6 +409,7 @@ int main(int argc, char **argv) {
     fclose(ext);
   free(outbuf);
   free(extbuf);
+  dy_diag_verifier_destroy(v);
   dy_diag_fini(&d);
   free(text);
   return rc;

@@ -1483,6 +1483,1038 @@ def gen_errors():
                       "{{.*}}No such file or directory"])
 
 
+# What dyad prints for each model of gen_errors_more(), exactly (each RUN
+# also checks that no other error line is printed).
+ERRORS_MORE = {
+    "error_graph/opset": [
+        'error_graph_opset.onnx: error: opset 22 (1 to 21 are supported)',
+    ],
+    "error_graph/no_opset": [
+        'error_graph_no_opset.onnx: error: unsupported: the model imports '
+        'no ai.onnx operator set (only com.example)',
+    ],
+    "error_graph/input_no_shape": [
+        'error_graph_input_no_shape.onnx: error: unsupported: graph input '
+        "'x' has no shape",
+    ],
+    "error_graph/input_rank": [
+        "error_graph_input_rank.onnx: error: unsupported: graph input 'x' "
+        'has rank 9',
+    ],
+    "error_graph/input_sequence": [
+        'error_graph_input_sequence.onnx: error: unsupported: graph input '
+        "'x' is not a tensor",
+    ],
+    "error_graph/no_outputs": [
+        'error_graph_no_outputs.onnx: error: the graph has no outputs',
+    ],
+    "error_graph/output_undefined": [
+        "error_graph_output_undefined.onnx: error: graph output 'z' is not "
+        'computed by any node',
+    ],
+    "error_graph/domain": [
+        "error_graph_domain.onnx: error: node 'n' (Relu, #0): unsupported: "
+        "operator domain 'com.example'",
+    ],
+    "error_graph/no_output": [
+        "error_graph_no_output.onnx: error: node 'n' (Relu, #0): missing "
+        'output 0',
+    ],
+    "error_graph/no_input": [
+        "error_graph_no_input.onnx: error: node 'n' (Relu, #0): missing "
+        'required input 0',
+    ],
+    "error_graph/defined_twice": [
+        "error_graph_defined_twice.onnx: error: node 'r1' (Relu, #1): value"
+        " 'a' is defined twice",
+    ],
+    "error_graph/no_graph": [
+        'error_graph_no_graph.onnx: error: the model has no graph',
+    ],
+    "error_initializers/negative_dim": [
+        "error_initializers_negative_dim.onnx: error: initializer 'c' has a"
+        ' negative dimension',
+    ],
+    "error_initializers/rank": [
+        "error_initializers_rank.onnx: error: initializer 'c' has rank 9; "
+        'at most 8 is supported',
+    ],
+    "error_initializers/count": [
+        "error_initializers_count.onnx: error: initializer 'c' holds 5 "
+        'values, its shape needs 6',
+    ],
+    "error_initializers/ext_no_location": [
+        "error_initializers_ext_no_location.onnx: error: initializer 'c': "
+        'external data has no location',
+    ],
+    "error_initializers/ext_offset": [
+        "error_initializers_ext_offset.onnx: error: initializer 'c': bad "
+        "external data offset '12abc'",
+    ],
+    "error_attributes/unknown": [
+        "error_attributes_unknown.onnx: error: node 'n' (Relu, #0): "
+        "unsupported attribute 'foo'",
+    ],
+    "error_attributes/not_int": [
+        "error_attributes_not_int.onnx: error: node 'n' (Conv, #0): "
+        "attribute 'group' must be an integer",
+    ],
+    "error_attributes/not_float": [
+        "error_attributes_not_float.onnx: error: node 'n' "
+        "(BatchNormalization, #0): attribute 'epsilon' must be a float",
+    ],
+    "error_attributes/not_ints": [
+        "error_attributes_not_ints.onnx: error: node 'n' (Conv, #0): "
+        "attribute 'strides' must be a list of integers",
+    ],
+    "error_attributes/too_many": [
+        "error_attributes_too_many.onnx: error: node 'n' (Conv, #0): "
+        "attribute 'strides' has 3 values, at most 2 expected",
+    ],
+    "error_attributes/not_string": [
+        "error_attributes_not_string.onnx: error: node 'n' (Conv, #0): "
+        "attribute 'auto_pad' must be a string",
+    ],
+    "error_attributes/not_constant": [
+        "error_attributes_not_constant.onnx: error: node 'n' (Clip, #0): "
+        "unsupported: min (input 1, 'lo') must be a constant",
+    ],
+    "error_attributes/axis": [
+        "error_attributes_axis.onnx: error: node 'n' (Softmax, #0): axis 5 "
+        'out of range for rank 4',
+    ],
+    "error_conv_pool/conv_empty_kernel": [
+        "error_conv_pool_conv_empty_kernel.onnx: error: node 'n' (Conv, "
+        '#0): the kernel has an empty dimension',
+    ],
+    "error_conv_pool/conv_kernel_large": [
+        "error_conv_pool_conv_kernel_large.onnx: error: node 'n' (Conv, "
+        '#0): the kernel is larger than the padded input',
+    ],
+    "error_conv_pool/conv_dilation_huge": [
+        "error_conv_pool_conv_dilation_huge.onnx: error: node 'n' (Conv, "
+        '#0): the dilated kernel or the padding is too large',
+    ],
+    "error_conv_pool/conv_pads_count": [
+        "error_conv_pool_conv_pads_count.onnx: error: node 'n' (Conv, #0): "
+        'pads must have 4 values for a 2-D window, got 2',
+    ],
+    "error_conv_pool/conv_same_huge": [
+        "error_conv_pool_conv_same_huge.onnx: error: node 'n' (Conv, #0): "
+        'the dilated window is too large',
+    ],
+    "error_conv_pool/conv_auto_pad": [
+        "error_conv_pool_conv_auto_pad.onnx: error: node 'n' (Conv, #0): "
+        "unsupported: auto_pad 'SAME'",
+    ],
+    "error_conv_pool/conv_negative_pads": [
+        "error_conv_pool_conv_negative_pads.onnx: error: node 'n' (Conv, "
+        '#0): unsupported: negative pads',
+    ],
+    "error_conv_pool/conv_strides_1d": [
+        "error_conv_pool_conv_strides_1d.onnx: error: node 'n' (Conv, #0): "
+        "unsupported: 'strides' must have 2 values (2-D only), got 1",
+    ],
+    "error_conv_pool/conv_bias": [
+        "error_conv_pool_conv_bias.onnx: error: node 'n' (Conv, #0): the "
+        'bias must be a vector of 4 values',
+    ],
+    "error_conv_pool/conv_1d": [
+        "error_conv_pool_conv_1d.onnx: error: node 'n' (Conv, #0): "
+        'unsupported: only 2-D convolution (rank-4 input and weights)',
+    ],
+    "error_conv_pool/conv_int8": [
+        "error_conv_pool_conv_int8.onnx: error: node 'n' (Conv, #0): "
+        'unsupported: Conv on int8 data',
+    ],
+    "error_conv_pool/conv_int_bias": [
+        "error_conv_pool_conv_int_bias.onnx: error: node 'n' (Conv, #0): "
+        'unsupported: Conv with a bias of int32 data',
+    ],
+    "error_conv_pool/conv_kernel_shape": [
+        "error_conv_pool_conv_kernel_shape.onnx: error: node 'n' (Conv, "
+        '#0): kernel_shape does not match the weights',
+    ],
+    "error_conv_pool/pool_rank3": [
+        "error_conv_pool_pool_rank3.onnx: error: node 'n' (MaxPool, #0): "
+        'unsupported: only 2-D pooling of float data',
+    ],
+    "error_conv_pool/pool_indices": [
+        "error_conv_pool_pool_indices.onnx: error: node 'n' (MaxPool, #0): "
+        'the Indices output is not supported',
+    ],
+    "error_conv_pool/pool_kernel_1d": [
+        "error_conv_pool_pool_kernel_1d.onnx: error: node 'n' (MaxPool, "
+        '#0): unsupported: kernel_shape must have 2 values (2-D only)',
+    ],
+    "error_conv_pool/pool_kernel_zero": [
+        "error_conv_pool_pool_kernel_zero.onnx: error: node 'n' "
+        '(AveragePool, #0): kernel_shape must be positive',
+    ],
+    "error_conv_pool/pool_kernel_large": [
+        "dyad: error: 'maxpool' window (5) is larger than the padded input "
+        '(3)',
+        "error_conv_pool_pool_kernel_large.onnx: error: node 'n' (MaxPool, "
+        '#0): invalid pooling parameters',
+    ],
+    "error_conv_pool/global_rank3": [
+        "error_conv_pool_global_rank3.onnx: error: node 'n' "
+        '(GlobalAveragePool, #0): unsupported: only rank-4 float input',
+    ],
+    "error_elementwise/relu_int8": [
+        "error_elementwise_relu_int8.onnx: error: node 'n' (Relu, #0): "
+        'unsupported: Relu on int8 data',
+    ],
+    "error_elementwise/clip_min_vector": [
+        "error_elementwise_clip_min_vector.onnx: error: node 'n' (Clip, "
+        '#0): min must be a scalar',
+    ],
+    "error_elementwise/clip_max_vector": [
+        "error_elementwise_clip_max_vector.onnx: error: node 'n' (Clip, "
+        '#0): max must be a scalar',
+    ],
+    "error_elementwise/clip_nan": [
+        "error_elementwise_clip_nan.onnx: error: node 'n' (Clip, #0): "
+        'unsupported: a NaN min or max',
+    ],
+    "error_elementwise/clip_min_max": [
+        "error_elementwise_clip_min_max.onnx: error: node 'n' (Clip, #0): "
+        'unsupported: min greater than max',
+    ],
+    "error_elementwise/add_shapes": [
+        "error_elementwise_add_shapes.onnx: error: node 'n' (Add, #0): "
+        "shapes of 'x' and 'c' cannot be broadcast",
+    ],
+    "error_elementwise/add_int8": [
+        "error_elementwise_add_int8.onnx: error: node 'n' (Add, #0): "
+        'unsupported: Add on int8 data',
+    ],
+    "error_elementwise/sub_input": [
+        "error_elementwise_sub_input.onnx: error: node 'n' (Sub, #0): "
+        'unsupported: Sub with a non-constant second operand',
+    ],
+    "error_elementwise/softmax_int8": [
+        "error_elementwise_softmax_int8.onnx: error: node 'n' (Softmax, "
+        '#0): unsupported: Softmax on int8 data',
+    ],
+    "error_elementwise/bn_training": [
+        "error_elementwise_bn_training.onnx: error: node 'n' "
+        '(BatchNormalization, #0): unsupported: training_mode 1',
+    ],
+    "error_elementwise/bn_spatial": [
+        "error_elementwise_bn_spatial.onnx: error: node 'n' "
+        '(BatchNormalization, #0): unsupported: spatial 0',
+    ],
+    "error_elementwise/bn_outputs": [
+        "error_elementwise_bn_outputs.onnx: error: node 'n' "
+        '(BatchNormalization, #0): unsupported: training outputs (running '
+        'mean and variance)',
+    ],
+    "error_elementwise/bn_rank1": [
+        "error_elementwise_bn_rank1.onnx: error: node 'n' "
+        '(BatchNormalization, #0): unsupported: BatchNormalization of '
+        'rank-1 float data',
+    ],
+    "error_elementwise/bn_rank3": [
+        "error_elementwise_bn_rank3.onnx: error: node 'n' "
+        '(BatchNormalization, #0): BatchNormalization of rank 3 (2 or 4 '
+        'supported)',
+    ],
+    "error_elementwise/bn_param": [
+        "error_elementwise_bn_param.onnx: error: node 'n' "
+        '(BatchNormalization, #0): parameter 1 must be a float vector of 2 '
+        'channels',
+    ],
+    "error_elementwise/bn_epsilon": [
+        "error_elementwise_bn_epsilon.onnx: error: node 'n' "
+        '(BatchNormalization, #0): epsilon must be finite and >= 0',
+    ],
+    "error_gemm_matmul/gemm_rank": [
+        "error_gemm_matmul_gemm_rank.onnx: error: node 'n' (Gemm, #0): "
+        'unsupported: Gemm of non-2-D or non-float operands',
+    ],
+    "error_gemm_matmul/gemm_inner": [
+        "error_gemm_matmul_gemm_inner.onnx: error: node 'n' (Gemm, #0): "
+        'inner dimensions differ (3 and 4)',
+    ],
+    "error_gemm_matmul/gemm_c_int": [
+        "error_gemm_matmul_gemm_c_int.onnx: error: node 'n' (Gemm, #0): "
+        'unsupported: C of int32 data',
+    ],
+    "error_gemm_matmul/gemm_c_rank": [
+        "error_gemm_matmul_gemm_c_rank.onnx: error: node 'n' (Gemm, #0): C "
+        'does not broadcast to 2x4',
+    ],
+    "error_gemm_matmul/gemm_c_shape": [
+        "error_gemm_matmul_gemm_c_shape.onnx: error: node 'n' (Gemm, #0): "
+        "shapes of 'y' and 'c' cannot be broadcast",
+    ],
+    "error_gemm_matmul/matmul_int8": [
+        "error_gemm_matmul_matmul_int8.onnx: error: node 'n' (MatMul, #0): "
+        'unsupported: MatMul of int8 data',
+    ],
+    "error_gemm_matmul/matmul_rank": [
+        "error_gemm_matmul_matmul_rank.onnx: error: node 'n' (MatMul, #0): "
+        'unsupported: MatMul of ranks 2 and 1 (B must be 2-D, or batched '
+        "with A's rank)",
+    ],
+    "error_gemm_matmul/matmul_broadcast": [
+        "error_gemm_matmul_matmul_broadcast.onnx: error: node 'n' (MatMul, "
+        '#0): unsupported: MatMul with broadcast batch dimensions',
+    ],
+    "error_gemm_matmul/matmul_inner": [
+        "error_gemm_matmul_matmul_inner.onnx: error: node 'n' (MatMul, #0):"
+        ' inner dimensions differ',
+    ],
+    "error_shapes/reshape_count": [
+        "error_shapes_reshape_count.onnx: error: node 'n' (Reshape, #0): "
+        'cannot reshape 18 elements into 17',
+    ],
+    "error_shapes/reshape_attr": [
+        "error_shapes_reshape_attr.onnx: error: node 'n' (Reshape, #0): "
+        "missing attribute 'shape'",
+    ],
+    "error_shapes/reshape_shape_rank": [
+        "error_shapes_reshape_shape_rank.onnx: error: node 'n' (Reshape, "
+        '#0): unsupported: shape must be a vector of at most 8 values',
+    ],
+    "error_shapes/reshape_zero": [
+        "error_shapes_reshape_zero.onnx: error: node 'n' (Reshape, #0): "
+        'shape copies dimension 4 of a rank-4 input',
+    ],
+    "error_shapes/reshape_two_infer": [
+        "error_shapes_reshape_two_infer.onnx: error: node 'n' (Reshape, "
+        '#0): more than one -1 in the shape',
+    ],
+    "error_shapes/reshape_negative": [
+        "error_shapes_reshape_negative.onnx: error: node 'n' (Reshape, #0):"
+        ' negative dimension in the shape',
+    ],
+    "error_shapes/reshape_huge": [
+        "error_shapes_reshape_huge.onnx: error: node 'n' (Reshape, #0): "
+        'target shape is too large',
+    ],
+    "error_shapes/reshape_infer": [
+        "error_shapes_reshape_infer.onnx: error: node 'n' (Reshape, #0): "
+        'cannot infer the -1 dimension',
+    ],
+    "error_shapes/flatten_axis": [
+        "error_shapes_flatten_axis.onnx: error: node 'n' (Flatten, #0): "
+        'axis 5 out of range',
+    ],
+    "error_shapes/squeeze_size": [
+        "error_shapes_squeeze_size.onnx: error: node 'n' (Squeeze, #0): "
+        'cannot squeeze axis 1 of size 2',
+    ],
+    "error_shapes/squeeze_many": [
+        "error_shapes_squeeze_many.onnx: error: node 'n' (Squeeze, #0): too"
+        ' many axes',
+    ],
+    "error_shapes/unsqueeze_no_axes": [
+        "error_shapes_unsqueeze_no_axes.onnx: error: node 'n' (Unsqueeze, "
+        '#0): missing axes',
+    ],
+    "error_shapes/unsqueeze_rank": [
+        "error_shapes_unsqueeze_rank.onnx: error: node 'n' (Unsqueeze, #0):"
+        ' unsupported: result rank 9',
+    ],
+    "error_shapes/unsqueeze_repeat": [
+        "error_shapes_unsqueeze_repeat.onnx: error: node 'n' (Unsqueeze, "
+        '#0): repeated axis',
+    ],
+    "error_shapes/transpose_count": [
+        "error_shapes_transpose_count.onnx: error: node 'n' (Transpose, "
+        '#0): perm has 3 values for rank 4',
+    ],
+    "error_shapes/transpose_perm": [
+        "error_shapes_transpose_perm.onnx: error: node 'n' (Transpose, #0):"
+        ' perm is not a permutation',
+    ],
+    "error_shapes/concat_none": [
+        "error_shapes_concat_none.onnx: error: node 'n' (Concat, #0): no "
+        'inputs',
+    ],
+    "error_shapes/concat_opset3": [
+        "error_shapes_concat_opset3.onnx: error: node 'n' (Concat, #0): "
+        'unsupported: Concat without axis before opset 4',
+    ],
+    "error_shapes/concat_rank": [
+        "error_shapes_concat_rank.onnx: error: node 'n' (Concat, #0): "
+        'inputs differ in rank or type',
+    ],
+    "error_shapes/concat_dim": [
+        "error_shapes_concat_dim.onnx: error: node 'n' (Concat, #0): inputs"
+        ' differ in dimension 2',
+    ],
+    "error_shapes/pad_many": [
+        "error_shapes_pad_many.onnx: error: node 'n' (Pad, #0): too many "
+        'pads',
+    ],
+    "error_shapes/pad_value": [
+        "error_shapes_pad_value.onnx: error: node 'n' (Pad, #0): "
+        'constant_value must be a scalar',
+    ],
+    "error_shapes/pad_axes": [
+        "error_shapes_pad_axes.onnx: error: node 'n' (Pad, #0): "
+        'unsupported: the axes input',
+    ],
+    "error_shapes/pad_count": [
+        "error_shapes_pad_count.onnx: error: node 'n' (Pad, #0): pads has 6"
+        ' values for rank 4',
+    ],
+    "error_shapes/pad_negative": [
+        "error_shapes_pad_negative.onnx: error: node 'n' (Pad, #0): "
+        'unsupported: negative pads (cropping)',
+    ],
+    "error_shapes/pad_huge": [
+        "error_shapes_pad_huge.onnx: error: node 'n' (Pad, #0): pads are "
+        'too large',
+    ],
+    "error_shapes/gather_input": [
+        "error_shapes_gather_input.onnx: error: node 'n' (Gather, #0): "
+        'unsupported: Gather of a non-constant tensor',
+    ],
+    "error_shapes/gather_index": [
+        "error_shapes_gather_index.onnx: error: node 'n' (Gather, #0): "
+        'index 5 out of range',
+    ],
+    "error_shapes/cast_input": [
+        "error_shapes_cast_input.onnx: error: node 'n' (Cast, #0): "
+        'unsupported: Cast of a non-constant tensor to int8',
+    ],
+    "error_shapes/cast_to": [
+        "error_shapes_cast_to.onnx: error: node 'n' (Cast, #0): "
+        'unsupported: Cast to double',
+    ],
+    "error_shapes/cast_float": [
+        "error_shapes_cast_float.onnx: error: node 'n' (Cast, #0): "
+        'unsupported: Cast of float to int8',
+    ],
+    "error_shapes/div_zero": [
+        "error_shapes_div_zero.onnx: error: node 'div' (Div, #0): integer "
+        'division by zero',
+    ],
+    "error_shapes/mul_overflow": [
+        "error_shapes_mul_overflow.onnx: error: node 'mul' (Mul, #0): "
+        'integer overflow in shape arithmetic',
+    ],
+    "error_constants/constant_two": [
+        "error_constants_constant_two.onnx: error: node 'n' (Constant, #0):"
+        ' unsupported: Constant needs exactly one attribute',
+    ],
+    "error_constants/constant_string": [
+        "error_constants_constant_string.onnx: error: node 'n' (Constant, "
+        "#0): unsupported attribute 'value_string'",
+    ],
+    "error_constants/dropout_mask": [
+        "error_constants_dropout_mask.onnx: error: node 'n' (Dropout, #0): "
+        'the mask output is not supported',
+    ],
+    "error_constants/cos_shape": [
+        "error_constants_cos_shape.onnx: error: node 'n' (ConstantOfShape, "
+        '#0): unsupported: shape must be a vector of at most 8 values',
+    ],
+    "error_constants/cos_value": [
+        "error_constants_cos_value.onnx: error: node 'n' (ConstantOfShape, "
+        "#0): 'value' must hold one element",
+    ],
+    "error_constants/cos_value_attr": [
+        "error_constants_cos_value_attr.onnx: error: node 'n' "
+        "(ConstantOfShape, #0): attribute 'value' must be a tensor",
+    ],
+    "error_quantized/q_int8": [
+        "error_quantized_q_int8.onnx: error: node 'n' (QuantizeLinear, #0):"
+        ' unsupported: QuantizeLinear of int8 data',
+    ],
+    "error_quantized/q_sizes": [
+        "error_quantized_q_sizes.onnx: error: node 'n' (QuantizeLinear, "
+        '#0): scale and zero point differ in size',
+    ],
+    "error_quantized/q_scale_int": [
+        "error_quantized_q_scale_int.onnx: error: node 'n' (QuantizeLinear,"
+        ' #0): unsupported: scale of type int8',
+    ],
+    "error_quantized/q_channels": [
+        "error_quantized_q_channels.onnx: error: node 'n' (QuantizeLinear, "
+        '#0): 3 scales for 2 channels on axis 1',
+    ],
+    "error_quantized/q_blocked": [
+        "error_quantized_q_blocked.onnx: error: node 'n' (QuantizeLinear, "
+        '#0): unsupported: blocked quantization parameters',
+    ],
+    "error_quantized/q_scale_negative": [
+        "error_quantized_q_scale_negative.onnx: error: node 'n' "
+        '(QuantizeLinear, #0): unsupported: scale -0.5 (must be positive '
+        'and finite)',
+    ],
+    "error_quantized/q_zp_int32": [
+        "error_quantized_q_zp_int32.onnx: error: node 'n' (QuantizeLinear, "
+        '#0): unsupported: zero point of type int32',
+    ],
+    "error_quantized/dq_float": [
+        "error_quantized_dq_float.onnx: error: node 'n' (DequantizeLinear, "
+        '#0): unsupported: DequantizeLinear of float data',
+    ],
+    "error_quantized/dq_zp_type": [
+        "error_quantized_dq_zp_type.onnx: error: node 'n' "
+        "(DequantizeLinear, #0): zero point type differs from the input's",
+    ],
+    "error_quantized/dq_int32": [
+        "error_quantized_dq_int32.onnx: error: node 'dq' (DequantizeLinear,"
+        ' #1): unsupported: DequantizeLinear of a value that is not '
+        'quantized',
+    ],
+    "error_quantized/mmi_int32": [
+        "error_quantized_mmi_int32.onnx: error: node 'n' (MatMulInteger, "
+        '#0): unsupported: a of type int32',
+    ],
+    "error_quantized/convi_weights": [
+        "error_quantized_convi_weights.onnx: error: node 'n' (ConvInteger, "
+        '#0): unsupported: integer convolution with non-constant weights',
+    ],
+    "error_quantized/convi_1d": [
+        "error_quantized_convi_1d.onnx: error: node 'n' (ConvInteger, #0): "
+        "unsupported: value 'x' must have rank 4, got 3",
+    ],
+    "error_quantized/dql_int8": [
+        "error_quantized_dql_int8.onnx: error: node 'n' "
+        '(DynamicQuantizeLinear, #0): unsupported: DynamicQuantizeLinear of'
+        ' int8 data',
+    ],
+    "error_quantized/dql_outputs": [
+        "error_quantized_dql_outputs.onnx: error: node 'n' "
+        '(DynamicQuantizeLinear, #0): unsupported: all three outputs must '
+        'be named',
+    ],
+    "error_quantized/dq_params": [
+        "error_quantized_dq_params.onnx: error: node 'dq' "
+        '(DequantizeLinear, #1): unsupported: DequantizeLinear parameters '
+        "differ from those of the QuantizeLinear that made 'q'",
+    ],
+    "error_quantized/qmm_scale_zero": [
+        "error_quantized_qmm_scale_zero.onnx: error: node 'qmm' "
+        '(QLinearMatMul, #0): unsupported: the requantization scale 0 '
+        '(x_scale * w_scale / y_scale in float) is zero or infinite',
+    ],
+    "error_quantized/qmm_channels": [
+        "error_quantized_qmm_channels.onnx: error: node 'qmm' "
+        '(QLinearMatMul, #0): unsupported: b: 3 quantization parameters for'
+        ' 4 channels',
+    ],
+    "error_quantized/qmm_scale_int": [
+        "error_quantized_qmm_scale_int.onnx: error: node 'qmm' "
+        '(QLinearMatMul, #0): b: scale must be float',
+    ],
+    "error_quantized/qmm_zero_point": [
+        "error_quantized_qmm_zero_point.onnx: error: node 'qmm' "
+        '(QLinearMatMul, #0): a: zero point -1 out of range',
+    ],
+    "error_quantized/mmi_rank": [
+        "error_quantized_mmi_rank.onnx: error: node 'n' (MatMulInteger, "
+        '#0): unsupported: integer MatMul needs [..., K] x [K, N] or a '
+        'batched product of equal ranks',
+    ],
+    "error_quantized/qconv_bias": [
+        "error_quantized_qconv_bias.onnx: error: node 'qconv' (QLinearConv,"
+        ' #0): bias must be int32',
+    ],
+}
+
+
+def error_group(name, comment, cases):
+    """Negative tests of one topic in one .test file: each case is a model
+    (Inputs/<name>_<tag>.onnx) on which `dyad import` fails with exactly the
+    diagnostics of ERRORS_MORE and writes no file."""
+    lines = comment.split("\n") + ["RUN: rm -f %t.dy"]
+    for tag, what, m in cases:
+        model_name = name + "_" + tag
+        save(os.path.join(INPUTS, model_name + ".onnx"), m)
+        prefix = tag.upper().replace("_", "-")
+        lines += ["", what,
+                  "RUN: not dyad import %S/Inputs/" + model_name +
+                  ".onnx -o %t.dy 2>&1 \\",
+                  "RUN:   | FileCheck %s --check-prefix=" + prefix +
+                  " --implicit-check-not=error:"]
+        lines += [prefix + ": " + c.replace("{{", "{{[{][{]}}")
+                  for c in ERRORS_MORE[name + "/" + tag]]
+    lines += ["", "RUN: not ls %t.dy"]
+    write_test(name, lines)
+
+
+def gen_errors_more():
+    """Importer diagnostics, grouped by topic: one .test per group, one
+    model per diagnostic."""
+    X = vi("x", T.FLOAT, [1, 2, 3, 3])
+    Y = vi("y", T.FLOAT, None)
+
+    def model(nodes, inputs=None, inits=(), opset=13, outputs=None):
+        return make_model(nodes, inputs if inputs is not None else [X],
+                          outputs if outputs is not None else [Y], inits,
+                          opset=opset, check=False)
+
+    def node(op, ins, outs=("y",), name="n", **attrs):
+        return oh.make_node(op, list(ins), list(outs), name=name, **attrs)
+
+    w4 = init("w", np.ones((4, 2, 3, 3), np.float32))
+    f = np.float32
+    cases = []
+
+    # --- the model and the graph ---
+    g = []
+    m = model([node("Relu", ["x"])], opset=22)
+    g.append(("opset", "An operator set past the supported ones.", m))
+    m = model([node("Relu", ["x"])])
+    m.opset_import[0].domain = "com.example"
+    g.append(("no_opset", "No ai.onnx operator set at all.", m))
+    m = model([node("Relu", ["x"])], inputs=[oh.make_tensor_value_info(
+        "x", T.FLOAT, None)])
+    g.append(("input_no_shape", "A graph input without a shape.", m))
+    m = model([node("Relu", ["x"])], inputs=[vi("x", T.FLOAT, [1] * 9)])
+    g.append(("input_rank", "A graph input of rank 9.", m))
+    m = model([node("Relu", ["x"])], inputs=[oh.make_tensor_sequence_value_info(
+        "x", T.FLOAT, [2])])
+    g.append(("input_sequence", "A graph input that is a sequence.", m))
+    m = model([node("Relu", ["x"])], outputs=[])
+    g.append(("no_outputs", "A graph without outputs.", m))
+    m = model([node("Relu", ["x"])], outputs=[vi("z", T.FLOAT, None)])
+    g.append(("output_undefined", "A graph output that no node computes.", m))
+    nd = node("Relu", ["x"])
+    nd.domain = "com.example"
+    g.append(("domain", "A node of another operator domain.", model([nd])))
+    g.append(("no_output", "A node without outputs.",
+              model([node("Relu", ["x"], outs=()), node("Relu", ["x"])])))
+    g.append(("no_input", "A node without its required input.",
+              model([node("Relu", [])])))
+    g.append(("defined_twice", "Two nodes define the same value.",
+              model([node("Relu", ["x"], outs=("a",), name="r0"),
+                     node("Relu", ["x"], outs=("a",), name="r1"),
+                     node("Relu", ["a"], name="r2")])))
+    m = model([node("Relu", ["x"])])
+    m.ClearField("graph")
+    g.append(("no_graph", "A model without a graph.", m))
+    cases.append(("error_graph", "Malformed or unsupported models and "
+                  "graphs.", g))
+
+    # --- initializers ---
+    g = []
+    g.append(("negative_dim", "An initializer with a negative dimension.",
+              model([node("Add", ["x", "c"])], inits=[raw_tensor(
+                  "c", [-1, 2], b"")])))
+    g.append(("rank", "An initializer of rank 9.",
+              model([node("Add", ["x", "c"])], inits=[raw_tensor(
+                  "c", [1] * 9, b"\0\0\0\0")])))
+    t = T()
+    t.name, t.data_type = "c", T.FLOAT
+    t.dims.extend([2, 3])
+    t.float_data.extend([1.0] * 5)
+    g.append(("count", "An initializer with 5 values in float_data for a "
+              "2x3 shape.", model([node("Add", ["x", "c"])], inits=[t])))
+    def ext(entries):
+        t = raw_tensor("c", [2, 3], b"")
+        t.ClearField("raw_data")
+        t.data_location = T.EXTERNAL
+        for k, v in entries:
+            e = t.external_data.add()
+            e.key, e.value = k, v
+        return model([node("Add", ["x", "c"])], inits=[t])
+    g.append(("ext_no_location", "External data without a location.",
+              ext([("offset", "0")])))
+    g.append(("ext_offset", "External data with an offset that is not a "
+              "number.", ext([("location", "error_external_short.bin"),
+                              ("offset", "12abc")])))
+    cases.append(("error_initializers", "Malformed initializers.", g))
+
+    # --- attributes ---
+    g = []
+    g.append(("unknown", "An attribute the operator does not have.",
+              model([node("Relu", ["x"], foo=1)])))
+    g.append(("not_int", "An integer attribute given as a float.",
+              model([node("Conv", ["x", "w"], group=1.0)], inits=[w4])))
+    g.append(("not_float", "A float attribute given as an integer.",
+              model([node("BatchNormalization", ["x", "s", "s", "s", "s"],
+                          epsilon=1)], inits=[init("s", np.ones(2, f))])))
+    g.append(("not_ints", "A list attribute given as an integer.",
+              model([node("Conv", ["x", "w"], strides=1)], inits=[w4])))
+    g.append(("too_many", "A list attribute with too many values.",
+              model([node("Conv", ["x", "w"], strides=[1, 1, 1])],
+                    inits=[w4])))
+    g.append(("not_string", "A string attribute given as an integer.",
+              model([node("Conv", ["x", "w"], auto_pad=1)], inits=[w4])))
+    g.append(("not_constant", "An input that must be a constant and is "
+              "not.", model([node("Clip", ["x", "lo"])], inputs=[
+                  X, vi("lo", T.FLOAT, [])])))
+    g.append(("axis", "An axis out of range.",
+              model([node("Softmax", ["x"], axis=5)])))
+    cases.append(("error_attributes", "Attributes and constant inputs.", g))
+
+    # --- Conv, pooling ---
+    g = []
+    g.append(("conv_empty_kernel", "Weights with an empty dimension.",
+              model([node("Conv", ["x", "w"])], inits=[
+                  init("w", np.ones((4, 2, 0, 3), f))])))
+    g.append(("conv_kernel_large", "A kernel larger than the input.",
+              model([node("Conv", ["x", "w"])], inits=[
+                  init("w", np.ones((4, 2, 5, 5), f))])))
+    g.append(("conv_dilation_huge", "A dilation that overflows.",
+              model([node("Conv", ["x", "w"], dilations=[2 ** 62, 1])],
+                    inits=[w4])))
+    g.append(("conv_pads_count", "pads with 2 values.",
+              model([node("Conv", ["x", "w"], pads=[1, 1])], inits=[w4])))
+    g.append(("conv_same_huge", "SAME padding with a dilation that "
+              "overflows.", model([node("Conv", ["x", "w"],
+                                        auto_pad="SAME_UPPER",
+                                        dilations=[2 ** 62, 1])],
+                                  inits=[w4])))
+    g.append(("conv_auto_pad", "An unknown auto_pad.",
+              model([node("Conv", ["x", "w"], auto_pad="SAME")],
+                    inits=[w4])))
+    g.append(("conv_negative_pads", "Negative pads.",
+              model([node("Conv", ["x", "w"], pads=[-1, 0, 0, 0])],
+                    inits=[w4])))
+    g.append(("conv_strides_1d", "strides with one value.",
+              model([node("Conv", ["x", "w"], strides=[1])], inits=[w4])))
+    g.append(("conv_bias", "A bias of the wrong length.",
+              model([node("Conv", ["x", "w", "b"])], inits=[
+                  w4, init("b", np.ones(3, f))])))
+    g.append(("conv_1d", "A 1-D convolution.",
+              model([node("Conv", ["x", "w"])], inputs=[
+                  vi("x", T.FLOAT, [1, 2, 5])], inits=[
+                  init("w", np.ones((4, 2, 3), f))])))
+    g.append(("conv_int8", "A Conv on int8 data.",
+              model([node("Conv", ["x", "w"])], inputs=[
+                  vi("x", T.INT8, [1, 2, 3, 3])], inits=[
+                  init("w", np.ones((4, 2, 3, 3), np.int8))])))
+    g.append(("conv_int_bias", "A Conv with an int32 bias.",
+              model([node("Conv", ["x", "w", "b"])], inits=[
+                  w4, init("b", np.ones(4, np.int32))])))
+    g.append(("conv_kernel_shape", "kernel_shape that is not the weights'.",
+              model([node("Conv", ["x", "w"], kernel_shape=[2, 2])],
+                    inits=[w4])))
+    g.append(("pool_rank3", "A 1-D MaxPool.",
+              model([node("MaxPool", ["x"], kernel_shape=[2])], inputs=[
+                  vi("x", T.FLOAT, [1, 2, 5])])))
+    g.append(("pool_indices", "MaxPool's Indices output.",
+              model([node("MaxPool", ["x"], outs=("y", "i"),
+                          kernel_shape=[2, 2])])))
+    g.append(("pool_kernel_1d", "A kernel_shape of one value.",
+              model([node("MaxPool", ["x"], kernel_shape=[2])])))
+    g.append(("pool_kernel_zero", "A kernel_shape of 0.",
+              model([node("AveragePool", ["x"], kernel_shape=[0, 2])])))
+    g.append(("pool_kernel_large", "A window larger than the input.",
+              model([node("MaxPool", ["x"], kernel_shape=[5, 5])])))
+    g.append(("global_rank3", "GlobalAveragePool of rank 3.",
+              model([node("GlobalAveragePool", ["x"])], inputs=[
+                  vi("x", T.FLOAT, [1, 2, 5])])))
+    cases.append(("error_conv_pool", "Conv, MaxPool, AveragePool and "
+                  "GlobalAveragePool.", g))
+
+    # --- elementwise, Softmax, BatchNormalization ---
+    X8 = vi("x", T.INT8, [1, 2, 3, 3])
+    c2 = init("c", np.ones(2, f))
+    g = []
+    g.append(("relu_int8", "Relu on int8 data.",
+              model([node("Relu", ["x"])], inputs=[X8])))
+    g.append(("clip_min_vector", "A Clip min that is not a scalar.",
+              model([node("Clip", ["x", "c"])], inits=[c2])))
+    g.append(("clip_max_vector", "A Clip max that is not a scalar.",
+              model([node("Clip", ["x", "", "c"])], inits=[c2])))
+    g.append(("clip_nan", "A NaN Clip min.",
+              model([node("Clip", ["x", "lo"])], inits=[
+                  scalar("lo", np.nan, f)])))
+    g.append(("clip_min_max", "A Clip min greater than its max.",
+              model([node("Clip", ["x", "lo", "hi"])], inits=[
+                  scalar("lo", 1, f), scalar("hi", 0, f)])))
+    g.append(("add_shapes", "Add of shapes that do not broadcast.",
+              model([node("Add", ["x", "c"])], inits=[
+                  init("c", np.ones((4, 3), f))])))
+    g.append(("add_int8", "Add on int8 data.",
+              model([node("Add", ["x", "x"])], inputs=[X8])))
+    g.append(("sub_input", "Sub of a non-constant second operand.",
+              model([node("Sub", ["x", "x"])])))
+    g.append(("softmax_int8", "Softmax on int8 data.",
+              model([node("Softmax", ["x"])], inputs=[X8])))
+    bn = ["x", "s", "s", "s", "s"]
+    s2 = init("s", np.ones(2, f))
+    g.append(("bn_training", "BatchNormalization in training mode.",
+              model([node("BatchNormalization", bn, training_mode=1)],
+                    inits=[s2], opset=14)))
+    g.append(("bn_spatial", "BatchNormalization with spatial 0.",
+              model([node("BatchNormalization", bn, spatial=0)],
+                    inits=[s2], opset=7)))
+    g.append(("bn_outputs", "BatchNormalization's running mean output.",
+              model([node("BatchNormalization", bn, outs=("y", "mean"))],
+                    inits=[s2])))
+    g.append(("bn_rank1", "BatchNormalization of rank 1.",
+              model([node("BatchNormalization", bn)], inits=[s2], inputs=[
+                  vi("x", T.FLOAT, [2])])))
+    g.append(("bn_rank3", "BatchNormalization of rank 3.",
+              model([node("BatchNormalization", bn)], inits=[s2], inputs=[
+                  vi("x", T.FLOAT, [1, 2, 3])])))
+    g.append(("bn_param", "A BatchNormalization scale of 3 channels for "
+              "2.", model([node("BatchNormalization", ["x", "s3", "s", "s",
+                                                        "s"])], inits=[
+                  s2, init("s3", np.ones(3, f))])))
+    g.append(("bn_epsilon", "A negative epsilon.",
+              model([node("BatchNormalization", bn, epsilon=-1.0)],
+                    inits=[s2])))
+    cases.append(("error_elementwise", "Elementwise ops, Softmax and "
+                  "BatchNormalization.", g))
+
+    # --- Gemm, MatMul ---
+    A = vi("a", T.FLOAT, [2, 3])
+    g = []
+    g.append(("gemm_rank", "Gemm of a rank-3 operand.",
+              model([node("Gemm", ["a", "b"])], inputs=[
+                  vi("a", T.FLOAT, [1, 2, 3])], inits=[
+                  init("b", np.ones((3, 4), f))])))
+    g.append(("gemm_inner", "Gemm whose inner dimensions differ.",
+              model([node("Gemm", ["a", "b"])], inputs=[A], inits=[
+                  init("b", np.ones((4, 4), f))])))
+    g.append(("gemm_c_int", "Gemm with an int32 C.",
+              model([node("Gemm", ["a", "b", "c"])], inputs=[A], inits=[
+                  init("b", np.ones((3, 4), f)),
+                  init("c", np.ones(4, np.int32))])))
+    g.append(("gemm_c_rank", "Gemm with a C of rank 3.",
+              model([node("Gemm", ["a", "b", "c"])], inputs=[A], inits=[
+                  init("b", np.ones((3, 4), f)),
+                  init("c", np.ones((1, 1, 4), f))])))
+    g.append(("gemm_c_shape", "Gemm with a C that does not broadcast.",
+              model([node("Gemm", ["a", "b", "c"])], inputs=[A], inits=[
+                  init("b", np.ones((3, 4), f)),
+                  init("c", np.ones((3, 4), f))])))
+    g.append(("matmul_int8", "MatMul on int8 data.",
+              model([node("MatMul", ["a", "a"])], inputs=[
+                  vi("a", T.INT8, [3, 3])])))
+    g.append(("matmul_rank", "MatMul with a rank-1 B.",
+              model([node("MatMul", ["a", "b"])], inputs=[A], inits=[
+                  init("b", np.ones(3, f))])))
+    g.append(("matmul_broadcast", "MatMul with broadcast batch "
+              "dimensions.", model([node("MatMul", ["a", "b"])], inputs=[
+                  vi("a", T.FLOAT, [2, 2, 3])], inits=[
+                  init("b", np.ones((1, 3, 4), f))])))
+    g.append(("matmul_inner", "MatMul whose inner dimensions differ.",
+              model([node("MatMul", ["a", "b"])], inputs=[A], inits=[
+                  init("b", np.ones((4, 4), f))])))
+    cases.append(("error_gemm_matmul", "Gemm and MatMul.", g))
+
+    # --- shapes ---
+    g = []
+    def reshape(shape, **kw):
+        return model([node("Reshape", ["x", "s"], **kw)],
+                     inits=[i64("s", shape)])
+    g.append(("reshape_count", "Reshape to another number of elements.",
+              reshape([1, 17])))
+    g.append(("reshape_attr", "Reshape before opset 5 without 'shape'.",
+              model([node("Reshape", ["x"])], opset=4)))
+    g.append(("reshape_shape_rank", "A shape that is not a vector.",
+              model([node("Reshape", ["x", "s"])], inits=[
+                  numpy_helper.from_array(np.ones((2, 2), np.int64), "s")])))
+    g.append(("reshape_zero", "A 0 that copies a dimension the input does "
+              "not have.", reshape([1, 2, 9, 0, 0])))
+    g.append(("reshape_two_infer", "Two -1 in the shape.",
+              reshape([-1, -1])))
+    g.append(("reshape_negative", "A negative dimension in the shape.",
+              reshape([-2, 9])))
+    g.append(("reshape_huge", "A shape whose product overflows.",
+              reshape([2 ** 62, 4])))
+    g.append(("reshape_infer", "A -1 that cannot be inferred.",
+              reshape([4, -1])))
+    g.append(("flatten_axis", "Flatten with an axis out of range.",
+              model([node("Flatten", ["x"], axis=5)])))
+    g.append(("squeeze_size", "Squeeze of an axis of size 2.",
+              model([node("Squeeze", ["x", "a"])], inits=[i64("a", [1])])))
+    g.append(("squeeze_many", "Squeeze with 9 axes.",
+              model([node("Squeeze", ["x", "a"])], inits=[
+                  i64("a", [0] * 9)])))
+    g.append(("unsqueeze_no_axes", "Unsqueeze without axes.",
+              model([node("Unsqueeze", ["x"])])))
+    g.append(("unsqueeze_rank", "Unsqueeze to rank 9.",
+              model([node("Unsqueeze", ["x", "a"])], inits=[
+                  i64("a", [0, 1, 2, 3, 4])])))
+    g.append(("unsqueeze_repeat", "Unsqueeze with a repeated axis.",
+              model([node("Unsqueeze", ["x", "a"])], inits=[
+                  i64("a", [0, 0])])))
+    g.append(("transpose_count", "A perm of 3 values for rank 4.",
+              model([node("Transpose", ["x"], perm=[0, 1, 2])])))
+    g.append(("transpose_perm", "A perm that is not a permutation.",
+              model([node("Transpose", ["x"], perm=[0, 1, 1, 2])])))
+    g.append(("concat_none", "Concat without inputs.",
+              model([node("Concat", [], axis=0)])))
+    g.append(("concat_opset3", "Concat without axis before opset 4.",
+              model([node("Concat", ["x", "x"])], opset=3)))
+    g.append(("concat_rank", "Concat of inputs of different ranks.",
+              model([node("Concat", ["x", "c"], axis=1)], inits=[c2])))
+    g.append(("concat_dim", "Concat of inputs that differ off the axis.",
+              model([node("Concat", ["x", "c"], axis=1)], inits=[
+                  init("c", np.ones((1, 2, 4, 3), f))])))
+    def pad(pads, *more, **kw):
+        return model([node("Pad", ["x", "p"] + list(more), **kw)],
+                     inits=[i64("p", pads)] + [
+                         init(n, np.ones(2, f)) for n in more if n == "v"])
+    g.append(("pad_many", "Pad with 17 pads.", pad([0] * 17)))
+    g.append(("pad_value", "A Pad constant_value that is not a scalar.",
+              pad([0] * 8, "v")))
+    g.append(("pad_axes", "Pad with the axes input (opset 18).",
+              model([node("Pad", ["x", "p", "", "a"])], inits=[
+                  i64("p", [0] * 4), i64("a", [2, 3])], opset=18)))
+    g.append(("pad_count", "Pad with 6 pads for rank 4.", pad([0] * 6)))
+    g.append(("pad_negative", "Negative pads (cropping).",
+              pad([0, 0, -1, 0, 0, 0, 0, 0])))
+    g.append(("pad_huge", "Pads whose sum overflows.",
+              pad([0, 0, 2 ** 62, 0, 0, 0, 2 ** 62, 0])))
+    g.append(("gather_input", "Gather of a non-constant tensor.",
+              model([node("Gather", ["x", "i"])], inits=[i64("i", [0])])))
+    g.append(("gather_index", "A Gather index out of range.",
+              model([node("Gather", ["c", "i"])], inits=[
+                  c2, i64("i", [5])])))
+    g.append(("cast_input", "A Cast of a non-constant tensor.",
+              model([node("Cast", ["x"], to=T.INT8)])))
+    g.append(("cast_to", "A Cast to double.",
+              model([node("Cast", ["c"], to=T.DOUBLE)], inits=[c2])))
+    g.append(("cast_float", "A Cast of float to int8.",
+              model([node("Cast", ["c"], to=T.INT8)], inits=[c2])))
+    g.append(("div_zero", "An integer division by zero in shape "
+              "arithmetic.", model([node("Div", ["a", "b"], outs=("s",),
+                                          name="div"),
+                                     node("Reshape", ["x", "s"])], inits=[
+                  i64("a", [1, 18]), i64("b", [0, 1])])))
+    g.append(("mul_overflow", "An overflow in shape arithmetic.",
+              model([node("Mul", ["a", "a"], outs=("s",), name="mul"),
+                     node("Reshape", ["x", "s"])], inits=[
+                  i64("a", [2 ** 62, 1])])))
+    cases.append(("error_shapes", "Shape ops and shape arithmetic.", g))
+
+    # --- Constant, Dropout, ConstantOfShape ---
+    g = []
+    g.append(("constant_two", "A Constant with two attributes.",
+              model([node("Constant", [], outs=("c",), value_float=1.0,
+                          value_int=1), node("Add", ["x", "c"])])))
+    g.append(("constant_string", "A string Constant.",
+              model([node("Constant", [], outs=("c",), value_string="a"),
+                     node("Add", ["x", "c"])])))
+    g.append(("dropout_mask", "Dropout's mask output.",
+              model([node("Dropout", ["x"], outs=("y", "mask"))])))
+    g.append(("cos_shape", "ConstantOfShape with a shape matrix.",
+              model([node("ConstantOfShape", ["s"], outs=("c",)),
+                     node("Add", ["x", "c"])], inits=[
+                  numpy_helper.from_array(np.ones((2, 2), np.int64), "s")])))
+    g.append(("cos_value", "ConstantOfShape with two values.",
+              model([node("ConstantOfShape", ["s"], outs=("c",),
+                          value=numpy_helper.from_array(np.ones(2, f))),
+                     node("Add", ["x", "c"])], inits=[i64("s", [3])])))
+    g.append(("cos_value_attr", "ConstantOfShape with a float value "
+              "attribute.", model([node("ConstantOfShape", ["s"],
+                                        outs=("c",), value=1.0),
+                                   node("Add", ["x", "c"])], inits=[
+                  i64("s", [3])])))
+    cases.append(("error_constants", "Constant, Dropout and "
+                  "ConstantOfShape.", g))
+
+    # --- quantization ---
+    sc = scalar("s", 0.5, f)
+    z8 = scalar("z", 0, np.int8)
+    g = []
+    g.append(("q_int8", "QuantizeLinear of int8 data.",
+              model([node("QuantizeLinear", ["x", "s", "z"])], inputs=[X8],
+                    inits=[sc, z8])))
+    g.append(("q_sizes", "A scale and a zero point of different sizes.",
+              model([node("QuantizeLinear", ["x", "s2", "z"], axis=1)],
+                    inits=[init("s2", np.ones(2, f) / 2), z8])))
+    g.append(("q_scale_int", "An int8 scale.",
+              model([node("QuantizeLinear", ["x", "si", "z"])], inits=[
+                  scalar("si", 1, np.int8), z8])))
+    g.append(("q_channels", "3 scales for 2 channels.",
+              model([node("QuantizeLinear", ["x", "s3", "z3"], axis=1)],
+                    inits=[init("s3", np.ones(3, f) / 2),
+                           init("z3", np.zeros(3, np.int8))])))
+    g.append(("q_blocked", "Blocked (2-D) quantization parameters.",
+              model([node("QuantizeLinear", ["x", "sb"])], inits=[
+                  init("sb", np.ones((2, 3), f))])))
+    g.append(("q_scale_negative", "A negative scale.",
+              model([node("QuantizeLinear", ["x", "sn", "z"])], inits=[
+                  scalar("sn", -0.5, f), z8])))
+    g.append(("q_zp_int32", "An int32 zero point.",
+              model([node("QuantizeLinear", ["x", "s", "zi"])], inits=[
+                  sc, scalar("zi", 0, np.int32)])))
+    g.append(("dq_float", "DequantizeLinear of float data.",
+              model([node("DequantizeLinear", ["x", "s"])], inits=[sc])))
+    g.append(("dq_zp_type", "A zero point whose type is not the input's.",
+              model([node("DequantizeLinear", ["x", "s", "zu"])], inputs=[X8],
+                    inits=[sc, scalar("zu", 0, np.uint8)])))
+    U = vi("a", T.UINT8, [2, 3])
+    bu = init("b", np.ones((3, 4), np.uint8))
+    g.append(("dq_int32", "DequantizeLinear of MatMulInteger's int32 "
+              "result.", model([node("MatMulInteger", ["a", "b"],
+                                     outs=("p",), name="mm"),
+                                node("DequantizeLinear", ["p", "s"],
+                                     name="dq")], inputs=[U],
+                               inits=[bu, sc])))
+    g.append(("mmi_int32", "MatMulInteger of int32 data.",
+              model([node("MatMulInteger", ["a", "b"])], inputs=[
+                  vi("a", T.INT32, [2, 3])], inits=[bu])))
+    g.append(("convi_weights", "ConvInteger with non-constant weights.",
+              model([node("ConvInteger", ["x", "w"])], inputs=[
+                  vi("x", T.UINT8, [1, 2, 3, 3]),
+                  vi("w", T.UINT8, [4, 2, 3, 3])])))
+    g.append(("convi_1d", "A 1-D ConvInteger.",
+              model([node("ConvInteger", ["x", "w"])], inputs=[
+                  vi("x", T.UINT8, [1, 2, 5])], inits=[
+                  init("w", np.ones((4, 2, 3), np.uint8))])))
+    g.append(("dql_int8", "DynamicQuantizeLinear of int8 data.",
+              model([node("DynamicQuantizeLinear", ["x"],
+                          outs=("y", "ys", "yz"))], inputs=[X8])))
+    g.append(("dql_outputs", "DynamicQuantizeLinear with one named "
+              "output.", model([node("DynamicQuantizeLinear", ["x"])])))
+    g.append(("dq_params", "DequantizeLinear with other parameters than "
+              "the QuantizeLinear's.",
+              model([node("QuantizeLinear", ["x", "s", "z"], outs=("q",),
+                          name="q"),
+                     node("DequantizeLinear", ["q", "s2", "z"], name="dq")],
+                    inits=[sc, z8, scalar("s2", 0.25, f)])))
+    def qmm(sa=0.02, sb=0.01, sy=0.25, zb=0, b_scale=None, y_zp=None):
+        n = oh.make_node("QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb",
+                                           "sy", "zy"], ["y"], name="qmm")
+        return model([n], inputs=[U], outputs=[vi("y", T.UINT8, None)],
+                     inits=[scalar("sa", sa, f), scalar("za", 0, np.uint8),
+                            init("b", np.ones((3, 4), np.int8)),
+                            b_scale or scalar("sb", sb, f),
+                            scalar("zb", zb, np.int8),
+                            scalar("sy", sy, f),
+                            y_zp or scalar("zy", 0, np.uint8)])
+    g.append(("qmm_scale_zero", "QLinearMatMul whose requantization scale "
+              "is 0 in float.", qmm(sa=1e-30, sb=1e-30, sy=1.0)))
+    g.append(("qmm_channels", "QLinearMatMul with 3 scales for 4 columns.",
+              qmm(b_scale=init("sb", np.ones(3, f) / 2))))
+    g.append(("qmm_scale_int", "QLinearMatMul with an integer scale.",
+              qmm(b_scale=scalar("sb", 1, np.int8))))
+    g.append(("qmm_zero_point", "QLinearMatMul with a zero point of -1 "
+              "for uint8 data.", model([oh.make_node(
+                  "QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy",
+                                    "zy"], ["y"], name="qmm")], inputs=[U],
+                  outputs=[vi("y", T.UINT8, None)], inits=[
+                      scalar("sa", 0.5, f), scalar("za", -1, np.int8),
+                      init("b", np.ones((3, 4), np.int8)),
+                      scalar("sb", 0.5, f), scalar("zb", 0, np.int8),
+                      scalar("sy", 0.5, f), scalar("zy", 0, np.uint8)])))
+    g.append(("mmi_rank", "MatMulInteger with a rank-1 B.",
+              model([node("MatMulInteger", ["a", "b1"])], inputs=[U],
+                    inits=[init("b1", np.ones(3, np.uint8))])))
+    xq = vi("x", T.UINT8, [1, 2, 3, 3])
+    g.append(("qconv_bias", "QLinearConv with a float bias.",
+              model([oh.make_node("QLinearConv", [
+                  "x", "sa", "za", "w", "sb", "zb", "sy", "zy", "bias"],
+                  ["y"], name="qconv")], inputs=[xq],
+                  outputs=[vi("y", T.UINT8, None)], inits=[
+                      scalar("sa", 0.5, f), scalar("za", 0, np.uint8),
+                      init("w", np.ones((4, 2, 3, 3), np.int8)),
+                      scalar("sb", 0.5, f), scalar("zb", 0, np.int8),
+                      scalar("sy", 0.5, f), scalar("zy", 0, np.uint8),
+                      init("bias", np.ones(4, f))])))
+    cases.append(("error_quantized", "QuantizeLinear, DequantizeLinear and "
+                  "the integer ops.", g))
+    return cases
+
+
 def main():
     os.makedirs(INPUTS, exist_ok=True)
     for f in glob.glob(os.path.join(INPUTS, "*")) + \
@@ -1499,6 +2531,8 @@ def main():
     gen_constants()
     gen_quantized()
     gen_errors()
+    for name, comment, group in gen_errors_more():
+        error_group(name, comment, group)
     total = sum(os.path.getsize(f) for f in glob.glob(os.path.join(
         INPUTS, "*")))
     print("%d tests, %d input files, %d bytes" % (
