@@ -21,7 +21,7 @@ static int const_all_equal(const DyValue *v, float want) {
   const float *p = v->def->data->data;
   size_t n = v->def->data->nbytes / sizeof(float);
   for (size_t i = 0; i < n; i++)
-    if (p[i] != want || signbit(p[i]) != signbit(want))
+    if (p[i] != want || !signbit(p[i]) != !signbit(want))
       return 0;
   return 1;
 }
