@@ -340,9 +340,57 @@ DyGraph *dy_graph_create(const char *name) {
   return g;
 }
 
+/* A reference-counted buffer of constant data, shared by the graphs that
+ * hold it (a graph and its clones). The count is atomic so that graphs
+ * sharing data may be destroyed on different threads. */
+struct DyBlob {
+  size_t refs;
+  size_t size;
+  _Alignas(16) unsigned char data[];
+};
+
+static void blob_release(DyBlob *b) {
+  if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    free(b);
+}
+
+/* Records that g holds a reference to b (already counted). */
+static int graph_keep_blob(DyGraph *g, DyBlob *b) {
+  if (g->nblobs == g->blobs_cap) {
+    size_t cap = g->blobs_cap ? 2 * g->blobs_cap : 16;
+    DyBlob **nb = realloc(g->blobs, cap * sizeof *nb);
+    if (!nb)
+      return 1;
+    g->blobs = nb;
+    g->blobs_cap = cap;
+  }
+  g->blobs[g->nblobs++] = b;
+  return 0;
+}
+
+int dy_const_data_alloc(DyGraph *g, DyConstData *cd, size_t n) {
+  if (n > SIZE_MAX - sizeof(DyBlob))
+    return 1;
+  DyBlob *b = calloc(1, sizeof(DyBlob) + (n ? n : 1));
+  if (!b)
+    return 1;
+  b->refs = 1;
+  b->size = n;
+  if (graph_keep_blob(g, b)) {
+    free(b);
+    return 1;
+  }
+  cd->blob = b;
+  cd->data = b->data;
+  return 0;
+}
+
 void dy_graph_destroy(DyGraph *g) {
   if (!g)
     return;
+  for (size_t i = 0; i < g->nblobs; i++)
+    blob_release(g->blobs[i]);
+  free(g->blobs);
   free(g->names->slots);
   dy_arena_destroy(g->arena);
 }
@@ -491,6 +539,58 @@ void dy_value_add_attr(DyGraph *g, DyValue *v, const DyAttr *a) {
   attr_list_add(g, &v->attrs, &v->nattrs, a);
 }
 
+void dy_graph_add_attr(DyGraph *g, const DyAttr *a) {
+  attr_list_add(g, &g->attrs, &g->nattrs, a);
+}
+
+void dy_graph_set_str(DyGraph *g, const char *name, const char *v) {
+  DyAttr a = {0};
+  a.name = name;
+  a.kind = DY_ATTR_STR;
+  a.s = v;
+  dy_graph_add_attr(g, &a);
+}
+
+void dy_graph_set_int(DyGraph *g, const char *name, int64_t v) {
+  DyAttr a = {0};
+  a.name = name;
+  a.kind = DY_ATTR_INT;
+  a.i = v;
+  dy_graph_add_attr(g, &a);
+}
+
+const DyAttr *dy_graph_attr(const DyGraph *g, const char *name) {
+  for (int i = 0; i < g->nattrs; i++)
+    if (strcmp(g->attrs[i].name, name) == 0)
+      return &g->attrs[i];
+  return NULL;
+}
+
+int dy_graph_number(DyGraph *g) {
+  int nv = 0, no = 0;
+  for (int i = 0; i < g->ninputs; i++)
+    g->inputs[i]->id = nv++;
+  for (DyOp *op = g->first; op; op = op->next) {
+    op->id = no++;
+    for (int i = 0; i < op->nresults; i++)
+      op->results[i]->id = nv++;
+  }
+  return nv;
+}
+
+void dy_graph_last_uses(const DyGraph *g, int *last_use) {
+  int nv = g->ninputs;
+  for (const DyOp *op = g->first; op; op = op->next)
+    nv += op->nresults;
+  for (int i = 0; i < nv; i++)
+    last_use[i] = -1;
+  for (const DyOp *op = g->first; op; op = op->next)
+    for (int i = 0; i < op->noperands; i++)
+      last_use[op->operands[i]->id] = op->id;
+  for (int i = 0; i < g->noutputs; i++)
+    last_use[g->outputs[i]->id] = g->nops;
+}
+
 const DyAttr *dy_value_attr(const DyValue *v, const char *name) {
   for (int i = 0; i < v->nattrs; i++)
     if (strcmp(v->attrs[i].name, name) == 0)
@@ -571,7 +671,10 @@ DyValue *dy_build_const(DyGraph *g, DyOp *before, const char *name, DyType type,
   op->data = dy_arena_alloc(g->arena, sizeof *op->data);
   op->data->form = form == DY_FORM_EXTERNAL ? DY_FORM_DENSE : form;
   op->data->nbytes = n;
-  op->data->data = dy_arena_memdup(g->arena, data, n);
+  if (dy_const_data_alloc(g, op->data, n))
+    dy_assert_fail("out of memory for constant data", __FILE__, __LINE__);
+  if (n)
+    memcpy(op->data->data, data, n);
   dy_graph_insert(g, op, before);
   return op->results[0];
 }
@@ -729,6 +832,8 @@ DyGraph *dy_graph_clone(const DyGraph *src) {
   g->loc = src->loc;
   if (src->base_dir)
     g->base_dir = dy_arena_strdup(g->arena, src->base_dir);
+  for (int i = 0; i < src->nattrs; i++)
+    dy_graph_add_attr(g, &src->attrs[i]);
   for (int i = 0; i < src->ninputs; i++) {
     DyValue *in = dy_graph_add_input(g, src->inputs[i]->name,
                                      clone_type(g, src->inputs[i]->type));
@@ -754,11 +859,25 @@ DyGraph *dy_graph_clone(const DyGraph *src) {
     c->loc = op->loc;
     for (int i = 0; i < op->nattrs; i++)
       dy_op_add_attr(g, c, &op->attrs[i]);
+    for (int i = 0; i < op->nresults; i++)
+      for (int k = 0; k < op->results[i]->nattrs; k++)
+        dy_value_add_attr(g, c->results[i], &op->results[i]->attrs[k]);
     if (op->data) {
       c->data = dy_arena_alloc(g->arena, sizeof *c->data);
       *c->data = *op->data;
-      c->data->data =
-          dy_arena_memdup(g->arena, op->data->data, op->data->nbytes);
+      /* constant data is immutable: the clone shares it */
+      DyBlob *b = op->data->blob;
+      if (b) {
+        __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+        if (graph_keep_blob(g, b)) {
+          blob_release(b);
+          b = NULL;
+        }
+      }
+      c->data->blob = b;
+      if (!b)
+        c->data->data =
+            dy_arena_memdup(g->arena, op->data->data, op->data->nbytes);
       if (op->data->path)
         c->data->path = dy_arena_strdup(g->arena, op->data->path);
     }
@@ -796,13 +915,24 @@ static int attr_equal(const DyAttr *a, const DyAttr *b) {
   return 0;
 }
 
+static int attrs_equal(int na, const DyAttr *a, int nb, const DyAttr *b) {
+  if (na != nb)
+    return 0;
+  for (int i = 0; i < na; i++)
+    if (!attr_equal(&a[i], &b[i]))
+      return 0;
+  return 1;
+}
+
 static int value_equal(const DyValue *a, const DyValue *b) {
-  return strcmp(a->name, b->name) == 0 && dy_type_equal(&a->type, &b->type);
+  return strcmp(a->name, b->name) == 0 && dy_type_equal(&a->type, &b->type) &&
+         attrs_equal(a->nattrs, a->attrs, b->nattrs, b->attrs);
 }
 
 int dy_graph_equal(const DyGraph *a, const DyGraph *b) {
   if (strcmp(a->name, b->name) != 0 || a->ninputs != b->ninputs ||
-      a->noutputs != b->noutputs || a->nops != b->nops)
+      a->noutputs != b->noutputs || a->nops != b->nops ||
+      !attrs_equal(a->nattrs, a->attrs, b->nattrs, b->attrs))
     return 0;
   for (int i = 0; i < a->ninputs; i++) {
     if (!value_equal(a->inputs[i], b->inputs[i]) ||

@@ -877,8 +877,7 @@ static void parse_const_data(Parser *p, DyOp *op, const DyType *t) {
   size_t numel = (size_t)dy_type_numel(t);
   DyConstData *cd = dy_arena_alloc(p->g->arena, sizeof *cd);
   cd->nbytes = nbytes;
-  cd->data = dy_arena_try_alloc(p->g->arena, nbytes ? nbytes : 1);
-  if (!cd->data)
+  if (dy_const_data_alloc(p->g, cd, nbytes))
     fail_at(p, loc, "out of memory for a constant of %zu bytes", nbytes);
   op->data = cd;
   if (word_is(w, wn, "external")) {
@@ -1019,10 +1018,15 @@ static void parse_op(Parser *p) {
   parse_attrs(p, &tmp);
   expect(p, ':', "before the result type");
   DyType types[16];
+  DyOp rattrs[16]; /* each result's attributes, after its type */
+  memset(rattrs, 0, sizeof rattrs);
   for (int i = 0; i < nres; i++) {
     if (i)
       expect(p, ',', "between result types");
     types[i] = parse_type(p);
+    skip_ws(p);
+    if (peek(p) == '{')
+      parse_attrs(p, &rattrs[i]);
   }
   for (int i = 0; i < nres; i++) {
     Entry *e = p->tab_cap ? tab_find(p, names[i]) : NULL;
@@ -1036,6 +1040,10 @@ static void parse_op(Parser *p) {
   op->loc = oploc;
   op->attrs = tmp.attrs;
   op->nattrs = tmp.nattrs;
+  for (int i = 0; i < nres; i++) {
+    op->results[i]->attrs = rattrs[i].attrs;
+    op->results[i]->nattrs = rattrs[i].nattrs;
+  }
   if (kind == DY_OP_CONST) {
     size_t end = p->pos;
     int el = p->line, ec = p->col;
@@ -1100,6 +1108,18 @@ static void parse_graph(Parser *p) {
     expect(p, ')', "closing the result types");
   } else {
     rtypes[nrt++] = parse_type(p);
+  }
+  skip_ws(p);
+  if (is_word_char(peek(p))) { /* graph attributes: attributes {level = ...} */
+    expect_word(p, "attributes");
+    skip_ws(p);
+    if (peek(p) != '{')
+      expect(p, '{', "after 'attributes'");
+    DyOp tmp;
+    memset(&tmp, 0, sizeof tmp);
+    parse_attrs(p, &tmp);
+    p->g->attrs = tmp.attrs;
+    p->g->nattrs = tmp.nattrs;
   }
   expect(p, '{', "opening the graph body");
   for (;;) {

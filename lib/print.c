@@ -292,17 +292,22 @@ static void print_attr(FILE *out, const DyAttr *a) {
   }
 }
 
+/* " {a = 1, b = [2]}", or nothing for an empty list. */
+static void print_attr_dict(FILE *out, int n, const DyAttr *attrs) {
+  for (int k = 0; k < n; k++) {
+    fputs(k ? ", " : " {", out);
+    print_attr(out, &attrs[k]);
+  }
+  if (n)
+    fputc('}', out);
+}
+
 int dy_print_graph(FILE *out, const DyGraph *g, DyPrintOptions *opt) {
   fprintf(out, "graph @%s(", g->name);
   for (int i = 0; i < g->ninputs; i++) {
     fprintf(out, "%s%%%s: ", i ? ", " : "", g->inputs[i]->name);
     dy_print_type(out, &g->inputs[i]->type);
-    for (int k = 0; k < g->inputs[i]->nattrs; k++) {
-      fputs(k ? ", " : " {", out);
-      print_attr(out, &g->inputs[i]->attrs[k]);
-    }
-    if (g->inputs[i]->nattrs)
-      fputc('}', out);
+    print_attr_dict(out, g->inputs[i]->nattrs, g->inputs[i]->attrs);
   }
   fputs(") -> ", out);
   if (g->noutputs != 1)
@@ -314,6 +319,10 @@ int dy_print_graph(FILE *out, const DyGraph *g, DyPrintOptions *opt) {
   }
   if (g->noutputs != 1)
     fputc(')', out);
+  if (g->nattrs) {
+    fputs(" attributes", out);
+    print_attr_dict(out, g->nattrs, g->attrs);
+  }
   fputs(" {\n", out);
   for (const DyOp *op = g->first; op; op = op->next) {
     fputs("  ", out);
@@ -327,20 +336,13 @@ int dy_print_graph(FILE *out, const DyGraph *g, DyPrintOptions *opt) {
     }
     for (int i = 0; i < op->noperands; i++)
       fprintf(out, "%s%%%s", i ? ", " : " ", op->operands[i]->name);
-    if (op->nattrs) {
-      fputs(" {", out);
-      for (int i = 0; i < op->nattrs; i++) {
-        if (i)
-          fputs(", ", out);
-        print_attr(out, &op->attrs[i]);
-      }
-      fputc('}', out);
-    }
+    print_attr_dict(out, op->nattrs, op->attrs);
     fputs(" : ", out);
     for (int i = 0; i < op->nresults; i++) {
       if (i)
         fputs(", ", out);
       dy_print_type(out, &op->results[i]->type);
+      print_attr_dict(out, op->results[i]->nattrs, op->results[i]->attrs);
     }
     fputc('\n', out);
   }

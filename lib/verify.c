@@ -654,6 +654,62 @@ static int verify_op(const DyOp *op, DyDiag *d) {
   return 0;
 }
 
+static DyLoc attr_loc(const DyAttr *a, DyLoc dflt) {
+  return a->loc.line ? a->loc : dflt;
+}
+
+/* A result's attributes: `offset`, its byte offset in the workspace (a
+ * memory plan's), is the only one so far. */
+static void check_result_attrs(const DyOp *op, const DyValue *v, DyDiag *d) {
+  for (int k = 0; k < v->nattrs; k++) {
+    const DyAttr *a = &v->attrs[k];
+    if (strcmp(a->name, "offset") != 0)
+      dy_error(d, attr_loc(a, op->loc), "unknown attribute '%s' for '%%%s'",
+               a->name, v->name);
+    else if (a->kind != DY_ATTR_INT || a->i < 0)
+      dy_error(d, attr_loc(a, op->loc),
+               "'offset' of '%%%s' must be a non-negative integer", v->name);
+  }
+}
+
+/* The graph's attributes: `level` (its IR level, which its contents must
+ * be at), `target` (a target name), `workspace` (bytes). The level check
+ * runs only on an otherwise valid graph. */
+static void check_graph_attrs(const DyGraph *g, DyDiag *d) {
+  for (int k = 0; k < g->nattrs; k++) {
+    const DyAttr *a = &g->attrs[k];
+    DyLoc loc = attr_loc(a, g->loc);
+    if (strcmp(a->name, "level") == 0) {
+      DyIRLevel want =
+          a->kind == DY_ATTR_STR ? dy_level_from_name(a->s) : (DyIRLevel)0;
+      if (!want) {
+        dy_error(d, loc,
+                 "graph 'level' must be \"float\", \"qdq\", \"integer\" or "
+                 "\"kernel\"");
+        continue;
+      }
+      DyIRLevel have = dy_graph_level(g);
+      if (want == DY_LEVEL_FLOAT && have != DY_LEVEL_FLOAT)
+        dy_error(d, loc,
+                 "graph declares level \"float\" but holds quantized or "
+                 "integer values");
+      else if (want >= DY_LEVEL_INTEGER && have != DY_LEVEL_INTEGER) {
+        dy_error(d, loc,
+                 "graph declares level \"%s\" but is not integer-only:", a->s);
+        dy_verify_integer_only(g, d);
+      }
+    } else if (strcmp(a->name, "target") == 0) {
+      if (a->kind != DY_ATTR_STR)
+        dy_error(d, loc, "graph 'target' must be a string");
+    } else if (strcmp(a->name, "workspace") == 0) {
+      if (a->kind != DY_ATTR_INT || a->i < 0)
+        dy_error(d, loc, "graph 'workspace' must be a non-negative integer");
+    } else {
+      dy_error(d, loc, "unknown graph attribute '%s'", a->name);
+    }
+  }
+}
+
 int dy_graph_verify(const DyGraph *g, DyDiag *d) {
   int before = d->nerrors;
   DyPtrSet defined;
@@ -684,8 +740,10 @@ int dy_graph_verify(const DyGraph *g, DyDiag *d) {
       }
     if (!bad)
       verify_op(op, d);
-    for (int i = 0; i < op->nresults; i++)
+    for (int i = 0; i < op->nresults; i++) {
+      check_result_attrs(op, op->results[i], d);
       dy_ptrset_add(&defined, op->results[i]);
+    }
   }
   if (g->noutputs < 1)
     dy_error(d, g->loc, "graph '@%s' has no outputs", g->name);
@@ -694,6 +752,8 @@ int dy_graph_verify(const DyGraph *g, DyDiag *d) {
       dy_error(d, g->loc, "graph output '%%%s' is not defined",
                g->outputs[i]->name);
   dy_ptrset_fini(&defined);
+  if (d->nerrors == before)
+    check_graph_attrs(g, d);
   return d->nerrors - before;
 }
 
@@ -752,4 +812,56 @@ int dy_verify_integer_only(const DyGraph *g, DyDiag *d) {
           }
     }
   return bad;
+}
+
+/* --- levels --- */
+
+DyIRLevel dy_graph_level(const DyGraph *g) {
+  int quantized = 0;
+  for (const DyOp *op = g->first; op && !quantized; op = op->next) {
+    switch (op->kind) {
+    case DY_OP_QUANTIZE:
+    case DY_OP_DEQUANTIZE:
+    case DY_OP_REQUANT:
+    case DY_OP_LOOKUP:
+    case DY_OP_DYNAMIC_QUANTIZE:
+      quantized = 1;
+      break;
+    default:
+      for (int i = 0; i < op->nresults; i++)
+        quantized |= op->results[i]->type.quant != NULL ||
+                     op->results[i]->type.elem != DY_F32;
+    }
+  }
+  for (int i = 0; i < g->ninputs; i++)
+    quantized |= g->inputs[i]->type.elem != DY_F32;
+  if (!quantized)
+    return DY_LEVEL_FLOAT;
+  DyDiag quiet;
+  dy_diag_init(&quiet);
+  quiet.fn = silent;
+  int bad = dy_verify_integer_only(g, &quiet);
+  dy_diag_fini(&quiet);
+  return bad ? DY_LEVEL_QDQ : DY_LEVEL_INTEGER;
+}
+
+const char *dy_level_name(DyIRLevel l) {
+  switch (l) {
+  case DY_LEVEL_FLOAT:
+    return "float";
+  case DY_LEVEL_QDQ:
+    return "qdq";
+  case DY_LEVEL_INTEGER:
+    return "integer";
+  case DY_LEVEL_KERNEL:
+    return "kernel";
+  }
+  return "?";
+}
+
+DyIRLevel dy_level_from_name(const char *s) {
+  for (unsigned f = DY_LEVEL_FLOAT; f <= DY_LEVEL_KERNEL; f <<= 1)
+    if (strcmp(s, dy_level_name((DyIRLevel)f)) == 0)
+      return (DyIRLevel)f;
+  return (DyIRLevel)0;
 }

@@ -31,53 +31,6 @@ const DyPassInfo *dy_pass_list(int *n) {
   return passes;
 }
 
-/* --- levels --- */
-
-static void silent(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {}
-
-DyIRLevel dy_graph_level(const DyGraph *g) {
-  int quantized = 0;
-  for (const DyOp *op = g->first; op && !quantized; op = op->next) {
-    switch (op->kind) {
-    case DY_OP_QUANTIZE:
-    case DY_OP_DEQUANTIZE:
-    case DY_OP_REQUANT:
-    case DY_OP_LOOKUP:
-    case DY_OP_DYNAMIC_QUANTIZE:
-      quantized = 1;
-      break;
-    default:
-      for (int i = 0; i < op->nresults; i++)
-        quantized |= op->results[i]->type.quant != NULL ||
-                     op->results[i]->type.elem != DY_F32;
-    }
-  }
-  for (int i = 0; i < g->ninputs; i++)
-    quantized |= g->inputs[i]->type.elem != DY_F32;
-  if (!quantized)
-    return DY_LEVEL_FLOAT;
-  DyDiag quiet;
-  dy_diag_init(&quiet);
-  quiet.fn = silent;
-  int bad = dy_verify_integer_only(g, &quiet);
-  dy_diag_fini(&quiet);
-  return bad ? DY_LEVEL_QDQ : DY_LEVEL_INTEGER;
-}
-
-const char *dy_level_name(DyIRLevel l) {
-  switch (l) {
-  case DY_LEVEL_FLOAT:
-    return "float";
-  case DY_LEVEL_QDQ:
-    return "qdq";
-  case DY_LEVEL_INTEGER:
-    return "integer";
-  case DY_LEVEL_KERNEL:
-    return "kernel";
-  }
-  return "?";
-}
-
 /* --- options --- */
 
 static int parse_int(const char *v, int64_t *out) {

@@ -139,9 +139,12 @@ typedef enum DyDataForm {
   DY_FORM_EXTERNAL /* external<"file.bin", offset> : raw storage in a file */
 } DyDataForm;
 
+typedef struct DyBlob DyBlob;
+
 typedef struct DyConstData {
   DyDataForm form;
-  void *data; /* storage of the op's result type, arena-owned */
+  void *data;   /* storage of the op's result type, immutable */
+  DyBlob *blob; /* the shared buffer holding data (dy_const_data_alloc) */
   size_t nbytes;
   const char *path; /* external: path as written, relative to the .dy file */
   uint64_t offset;  /* external: byte offset in the file */
@@ -155,8 +158,10 @@ typedef struct DyValue {
   DyType type;
   DyOp *def;
   int index;  /* result index in def, or graph input index */
-  int nattrs; /* graph inputs only: argument attributes, sorted by name */
+  int nattrs; /* the value's attributes (a graph input's range, a result's
+                 buffer offset), sorted by name */
   DyAttr *attrs;
+  int id; /* position in the graph's numbering (dy_graph_number) */
 } DyValue;
 
 struct DyOp {
@@ -170,6 +175,7 @@ struct DyOp {
   DyConstData *data; /* const only */
   DyLoc loc;
   DyOp *prev, *next; /* position in the graph's op list */
+  int id;            /* position in the op list (dy_graph_number) */
 };
 
 typedef struct DyNameSet DyNameSet;
@@ -186,6 +192,11 @@ typedef struct DyGraph {
   DyLoc loc;
   DyNameSet *names;     /* value names in use */
   const char *base_dir; /* directory of the source file, for external data */
+  int nattrs;           /* graph attributes (level, target, workspace size),
+                           sorted by name */
+  DyAttr *attrs;
+  DyBlob **blobs; /* constant data this graph holds a reference to */
+  size_t nblobs, blobs_cap;
 } DyGraph;
 
 /* --- building --- */
@@ -223,9 +234,31 @@ void dy_op_set_floats(DyGraph *g, DyOp *op, const char *name, int n,
                       const double *v);
 void dy_op_add_attr(DyGraph *g, DyOp *op, const DyAttr *a);
 void dy_op_remove_attr(DyOp *op, const char *name);
-/* Argument attributes of a graph input (e.g. its calibrated range). */
+/* Attributes of a value: a graph input's calibrated range, a result's
+ * buffer offset. Printed after the value's type. */
 void dy_value_add_attr(DyGraph *g, DyValue *v, const DyAttr *a);
 const DyAttr *dy_value_attr(const DyValue *v, const char *name);
+/* Attributes of the graph itself (`attributes {...}` after the signature):
+ * its level, its target, its workspace size. */
+void dy_graph_add_attr(DyGraph *g, const DyAttr *a);
+void dy_graph_set_str(DyGraph *g, const char *name, const char *v);
+void dy_graph_set_int(DyGraph *g, const char *name, int64_t v);
+const DyAttr *dy_graph_attr(const DyGraph *g, const char *name);
+
+/* Constant data: immutable once built, so dy_graph_clone shares it instead
+ * of copying. Sets cd->data to n zeroed bytes in a buffer that g references
+ * (freed when the last graph holding it is destroyed) and returns 0, or
+ * returns 1 when the memory cannot be had. */
+int dy_const_data_alloc(DyGraph *g, DyConstData *cd, size_t n);
+
+/* Numbers g's values (inputs, then results in op order) and ops (in
+ * order) through their `id` fields; returns the number of values. Passes
+ * that need the numbering call it after their last change. */
+int dy_graph_number(DyGraph *g);
+/* For a numbered graph: last_use[v->id] = the id of the last op reading v,
+ * g->nops when v is a graph output, -1 when nothing reads it. One walk
+ * over the ops: the liveness a memory plan needs. */
+void dy_graph_last_uses(const DyGraph *g, int *last_use);
 
 const DyAttr *dy_op_attr(const DyOp *op, const char *name);
 int64_t dy_op_int(const DyOp *op, const char *name, int64_t dflt);
@@ -304,6 +337,24 @@ int dy_graph_equal(const DyGraph *a, const DyGraph *b);
  * ranges, constant values, SSA order. Returns the number of errors, each
  * reported through d at the op's location. */
 int dy_graph_verify(const DyGraph *g, DyDiag *d);
+
+/* The IR levels (docs/ir.md), as flags so that a pass can accept several. */
+typedef enum DyIRLevel {
+  DY_LEVEL_FLOAT = 1,   /* no quantized types and no quantization ops */
+  DY_LEVEL_QDQ = 2,     /* quantized types or ops, float compute allowed */
+  DY_LEVEL_INTEGER = 4, /* integer-only between entry and exit */
+  DY_LEVEL_KERNEL = 8   /* lowered for a target (lower-target) */
+} DyIRLevel;
+#define DY_LEVEL_ANY 15u
+
+/* The level g's contents are at: INTEGER when it holds quantized or
+ * integer values and passes dy_verify_integer_only, QDQ when it holds any,
+ * else FLOAT. (KERNEL is only ever declared, by lower-target.) */
+DyIRLevel dy_graph_level(const DyGraph *g);
+/* "float", "qdq", "integer", "kernel"; dy_level_from_name returns 0 for an
+ * unknown name. */
+const char *dy_level_name(DyIRLevel l);
+DyIRLevel dy_level_from_name(const char *s);
 
 /* Checks that g is integer-only: f32 appears only as graph inputs feeding
  * `quantize` and as `dequantize` results returned as graph outputs; no

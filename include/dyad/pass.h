@@ -48,24 +48,6 @@ typedef struct DyPassOption {
 /* The offset and size of a field, for DyPassOption. */
 #define DY_OPT_FIELD(T, F) offsetof(T, F), sizeof(((T *)0)->F)
 
-/* --- IR levels --- */
-
-/* The levels of docs/ir.md, as flags so that a pass can accept several.
- * dy_graph_level tells a graph's level from its contents. */
-typedef enum DyIRLevel {
-  DY_LEVEL_FLOAT = 1,   /* no quantized types and no quantization ops */
-  DY_LEVEL_QDQ = 2,     /* quantized types or ops, float compute allowed */
-  DY_LEVEL_INTEGER = 4, /* integer-only between entry and exit */
-  DY_LEVEL_KERNEL = 8   /* lowered for a target (lower-target) */
-} DyIRLevel;
-#define DY_LEVEL_ANY 15u
-
-/* The graph's level: INTEGER when it holds quantized or integer values
- * and passes dy_verify_integer_only, QDQ when it holds any, else FLOAT. */
-DyIRLevel dy_graph_level(const DyGraph *g);
-/* "float", "qdq", "integer", "kernel". */
-const char *dy_level_name(DyIRLevel l);
-
 /* --- passes --- */
 
 /* What a pass is given besides the graph. */

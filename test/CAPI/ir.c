@@ -78,9 +78,79 @@ static void test_names(void) {
   dy_graph_destroy(g);
 }
 
+/* A clone shares constant data (it is immutable) and outlives the graph it
+ * was cloned from; graph and result attributes are cloned too. */
+static void test_clone_shares_data(void) {
+  puts("test_clone_shares_data");
+  DyGraph *g = dy_graph_create("share");
+  int64_t dims[1] = {4};
+  float w[4] = {1, 2, 3, 4};
+  DyValue *x = dy_graph_add_input(g, "x", dy_type_make(DY_F32, 1, dims));
+  DyValue *c = dy_build_const(g, NULL, "w", x->type, w, DY_FORM_DENSE);
+  DyValue *ops[2] = {x, c};
+  DyValue *y = dy_build_op(g, NULL, DY_OP_ADD, 2, ops, x->type, "y");
+  dy_graph_set_outputs(g, 1, &y);
+  dy_graph_set_str(g, "level", "float");
+  DyAttr off = {0};
+  off.name = "offset";
+  off.kind = DY_ATTR_INT;
+  off.i = 64;
+  dy_value_add_attr(g, y, &off);
+  DyGraph *h = dy_graph_clone(g);
+  printf("same data: %d\n", h->first->data->data == g->first->data->data);
+  printf("equal: %d\n", dy_graph_equal(g, h));
+  dy_graph_destroy(g);
+  const float *hw = h->first->data->data;
+  printf("after the original is gone: %g %g %g %g\n", hw[0], hw[1], hw[2],
+         hw[3]);
+  dy_print_graph(stdout, h, NULL);
+  dy_graph_destroy(h);
+}
+
+/* Numbering and last uses: one walk gives each value the id of the last op
+ * reading it (nops for graph outputs, -1 for none). */
+static void test_last_uses(void) {
+  puts("test_last_uses");
+  DyGraph *g = dy_graph_create("live");
+  int64_t dims[1] = {4};
+  DyValue *x = dy_graph_add_input(g, "x", dy_type_make(DY_F32, 1, dims));
+  DyValue *a = dy_build_op(g, NULL, DY_OP_RELU, 1, &x, x->type, "a");
+  DyValue *b = dy_build_op(g, NULL, DY_OP_RELU, 1, &a, x->type, "b");
+  DyValue *ops[2] = {a, b};
+  DyValue *s = dy_build_op(g, NULL, DY_OP_ADD, 2, ops, x->type, "s");
+  dy_build_op(g, NULL, DY_OP_RELU, 1, &x, x->type, "dead");
+  dy_graph_set_outputs(g, 1, &s);
+  int nv = dy_graph_number(g);
+  int last[8];
+  dy_graph_last_uses(g, last);
+  printf("values: %d ops: %d\n", nv, g->nops);
+  const DyValue *vals[5] = {x, a, b, s, g->last->results[0]};
+  for (int i = 0; i < 5; i++)
+    printf("%%%s: id %d, last use %d\n", vals[i]->name, vals[i]->id,
+           last[vals[i]->id]);
+  dy_graph_destroy(g);
+}
+
+/* Traits answer what passes used to list by hand. */
+static void test_traits(void) {
+  puts("test_traits");
+  for (int k = 0; k < DY_OP_COUNT; k++) {
+    unsigned t = 0;
+    for (unsigned f = 1; f <= DY_TRAIT_ELEMENTWISE; f <<= 1)
+      t |= dy_op_has_traits((DyOpKind)k, f) ? f : 0;
+    if (t & (DY_TRAIT_KEEPS_Q | DY_TRAIT_WEIGHTS))
+      printf("%s:%s%s\n", dy_op_name((DyOpKind)k),
+             t & DY_TRAIT_KEEPS_Q ? " keeps-q" : "",
+             t & DY_TRAIT_WEIGHTS ? " weights" : "");
+  }
+}
+
 int main(void) {
   test_build_conv();
   test_infer();
   test_names();
+  test_clone_shares_data();
+  test_last_uses();
+  test_traits();
   return 0;
 }
