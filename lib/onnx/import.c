@@ -141,9 +141,21 @@ static void check_new_ops(Imp *m, DyOp *last) {
     dy_onnx_invalid(m, "%s", msg);
 }
 
+void dy_onnx_infer(Imp *m, const DyOp *op, DyType *t) {
+  char msg[512] = "";
+  DyDiag d;
+  dy_diag_init(&d);
+  d.fn = keep_first;
+  d.ctx = msg;
+  int bad = dy_op_infer_type(op, t, &d);
+  dy_diag_fini(&d);
+  if (bad)
+    dy_onnx_invalid(m, "%s", msg);
+}
+
 static void import_node(Imp *m) {
   const Onnx__NodeProto *n = m->node;
-  if (!n->op_type)
+  if (!n->op_type || !n->op_type[0])
     dy_onnx_invalid(m, "node without an op type");
   if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
     dy_onnx_unsupported(m, "operator domain '%s'", n->domain);

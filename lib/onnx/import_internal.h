@@ -196,4 +196,8 @@ void imp_matmul_integer(Imp *m);
 void imp_qlinear_matmul(Imp *m);
 void imp_dynamic_quantize(Imp *m);
 
+/* Infers op's result type as the verifier will (dy_op_infer_type), or
+ * fails the node with the verifier's message. */
+void dy_onnx_infer(Imp *m, const DyOp *op, DyType *t);
+
 #endif

@@ -199,8 +199,7 @@ void imp_pool(Imp *m) {
   if (cip)
     dy_op_set_int(m->g, y->def, "count_include_pad", 1);
   DyType t;
-  if (dy_op_infer_type(y->def, &t, m->d))
-    dy_onnx_invalid(m, "invalid pooling parameters");
+  dy_onnx_infer(m, y->def, &t);
   y->type = t;
   int64_t od[4] = {t.dims[0], t.dims[3], t.dims[1], t.dims[2]};
   dy_onnx_def(m, 0, y, 1, T_FLOAT, 4, od);
