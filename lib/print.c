@@ -352,3 +352,18 @@ int dy_print_graph(FILE *out, const DyGraph *g, DyPrintOptions *opt) {
   fputs("\n}\n", out);
   return ferror(out) ? 1 : 0;
 }
+
+char *dy_print_graph_to_string(const DyGraph *g, DyPrintOptions *opt,
+                               size_t *len) {
+  char *buf = NULL;
+  *len = 0;
+  FILE *f = open_memstream(&buf, len);
+  if (!f)
+    return NULL;
+  int err = dy_print_graph(f, g, opt);
+  if (fclose(f) != 0 || err) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}

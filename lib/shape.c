@@ -3,9 +3,19 @@
  * broadcasting. Messages are the verifier's: they name the op in quotes. */
 #include "dyad/shape.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define BAD(...) (dy_error(d, op->loc, __VA_ARGS__), 1)
+
+void dy_format_dims(char *buf, size_t n, int rank, const int64_t *dims) {
+  size_t k = (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < rank && k < n; i++)
+    k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "",
+                          (long long)dims[i]);
+  if (k < n)
+    snprintf(buf + k, n - k, "]");
+}
 
 int dy_axis_normalize(int64_t axis, int rank, int *out) {
   if (axis < -rank || axis >= rank)

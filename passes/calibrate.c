@@ -16,6 +16,7 @@
 #include "dyad/npy.h"
 #include "dyad/pass.h"
 #include "dyad/quant.h"
+#include "dyad/shape.h"
 
 void dy_calib_options_default(DyCalibOptions *o) {
   memset(o, 0, sizeof *o);
@@ -49,15 +50,6 @@ void dy_calib_data_free(DyCalibData *c) {
   memset(c, 0, sizeof *c);
 }
 
-static void shape_str(char *buf, size_t n, int rank, const int64_t *dims) {
-  size_t k = (size_t)snprintf(buf, n, "[");
-  for (int i = 0; i < rank && k < n; i++)
-    k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "",
-                          (long long)dims[i]);
-  if (k < n)
-    snprintf(buf + k, n - k, "]");
-}
-
 /* Appends the samples of one .npy file (one sample, or a batch of them
  * along axis 0) for graph input `in`. */
 static int add_file(const DyValue *in, const char *path, DyCalibData *c,
@@ -88,8 +80,8 @@ static int add_file(const DyValue *in, const char *path, DyCalibData *c,
     n = a.dims[0];
   else {
     char want[160], got[160];
-    shape_str(want, sizeof want, t->rank, t->dims);
-    shape_str(got, sizeof got, a.rank, a.dims);
+    dy_format_dims(want, sizeof want, t->rank, t->dims);
+    dy_format_dims(got, sizeof got, a.rank, a.dims);
     dy_error(d, loc,
              "calibration data for input '%s' %s has shape %s: it must have "
              "the input's shape, or add a batch along axis 0 when the "
@@ -585,7 +577,7 @@ static const DyPassOption options[] = {
      .help = "histogram bins (percentile, entropy, mse)"},
     {"bits", DY_OPT_INT, F(bits), 2, 16, .must = "2 to 16",
      .help = "the activation bits entropy and mse aim for"},
-    {NULL}};
+    {0}};
 #undef F
 
 const DyPassDef dy_pass_calibrate = {

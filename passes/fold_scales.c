@@ -968,7 +968,7 @@ static const DyPassOption options[] = {
      .choices = modes, .set = set_rounding,
      .help = "requant rounding; float keeps real scales (default "
              "tflite-double)"},
-    {NULL}};
+    {0}};
 
 const DyPassDef dy_pass_fold_scales = {
     "integer ops and dyadic requants: {rounding=tflite-double|...}", run_pass,

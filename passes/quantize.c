@@ -735,7 +735,7 @@ static const DyPassOption options[] = {
      .help = "layers kept float, by result name"},
     {"skip-ops", DY_OPT_LIST, F(skip_ops), .set = set_skip_ops,
      .help = "op kinds kept float, e.g. softmax:sigmoid"},
-    {NULL}};
+    {0}};
 #undef F
 
 const DyPassDef dy_pass_quantize = {

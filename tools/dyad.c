@@ -9,6 +9,7 @@
 #include "dyad/load.h"
 #include "dyad/npy.h"
 #include "dyad/onnx.h"
+#include "dyad/shape.h"
 #include "dyad/text.h"
 #include "dyad_cmds.h"
 
@@ -59,15 +60,6 @@ static DyNpyDtype npy_dtype_of(const DyType *t) {
   }
 }
 
-static void shape_str(char *buf, size_t n, int rank, const int64_t *dims) {
-  size_t len = (size_t)snprintf(buf, n, "[");
-  for (int i = 0; i < rank && len < n; i++)
-    len += (size_t)snprintf(buf + len, n - len, "%s%lld", i ? ", " : "",
-                            (long long)dims[i]);
-  if (len < n)
-    snprintf(buf + len, n - len, "]");
-}
-
 /* Converts an .npy array into a tensor of the graph input's type: same
  * shape; the dtype must store the type exactly (int64 is accepted for i32
  * when every value fits). */
@@ -76,8 +68,8 @@ static int npy_to_tensor(const char *path, const DyNpy *a, const DyValue *in,
   const DyType *ty = &in->type;
   DyLoc loc = {path, 0, 0};
   char want[128], got[128];
-  shape_str(want, sizeof want, ty->rank, ty->dims);
-  shape_str(got, sizeof got, a->rank, a->dims);
+  dy_format_dims(want, sizeof want, ty->rank, ty->dims);
+  dy_format_dims(got, sizeof got, a->rank, a->dims);
   int same = a->rank == ty->rank;
   for (int i = 0; same && i < a->rank; i++)
     same = a->dims[i] == ty->dims[i];
@@ -133,7 +125,7 @@ static int npy_to_tensor(const char *path, const DyNpy *a, const DyValue *in,
 
 static void print_tensor(const char *name, const DyTensor *t) {
   char shape[128];
-  shape_str(shape, sizeof shape, t->type.rank, t->type.dims);
+  dy_format_dims(shape, sizeof shape, t->type.rank, t->type.dims);
   printf("%s: %s %s\n", name, shape, dy_elem_name(t->type.elem));
   size_t n = t->nbytes / dy_elem_size(t->type.elem);
   for (size_t i = 0; i < n; i++) {
@@ -416,12 +408,9 @@ static int cmd_import(int argc, char **argv, DyDiag *d) {
   DyGraph *g = dy_onnx_import(model, &oopt, NULL, d);
   if (!g)
     return 1;
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  int rc = !f || dy_print_graph(f, g, NULL);
-  if (f)
-    rc |= fclose(f) != 0;
+  size_t len;
+  char *buf = dy_print_graph_to_string(g, NULL, &len);
+  int rc = !buf;
   if (rc)
     dy_error(d, none, "cannot print the imported graph");
   else

@@ -220,15 +220,12 @@ static int quantize_levels(QuantArgs *a, DyGraph *g, DyGraph **q, DyGraph **i,
 }
 
 static int write_graph(const char *path, const DyGraph *g, DyDiag *d) {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
   DyPrintOptions po;
   memset(&po, 0, sizeof po);
   po.hex_threshold = 64;
-  int rc = !f || dy_print_graph(f, g, &po);
-  if (f)
-    rc |= fclose(f) != 0;
+  size_t len;
+  char *buf = dy_print_graph_to_string(g, &po, &len);
+  int rc = !buf;
   if (rc)
     dy_error(d, none, "cannot print the graph");
   else

@@ -5,9 +5,13 @@
 #ifndef DYAD_SHAPE_H
 #define DYAD_SHAPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dyad/ir.h"
+
+/* Writes dims as "[1, 8]" into buf (n bytes, truncated if short). */
+void dy_format_dims(char *buf, size_t n, int rank, const int64_t *dims);
 
 /* Normalizes a possibly negative axis into [0, rank). Returns 0, or 1 when
  * it is out of range (nothing reported). */

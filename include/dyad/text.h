@@ -53,6 +53,11 @@ typedef struct DyPrintOptions {
 
 /* Prints g in canonical form. Returns 0, or 1 on a write error. */
 int dy_print_graph(FILE *out, const DyGraph *g, DyPrintOptions *opt);
+/* Prints g into a malloc'd string (the caller frees it) of *len bytes;
+ * NULL when it cannot be printed (out of memory, or a side file that
+ * cannot be written). */
+char *dy_print_graph_to_string(const DyGraph *g, DyPrintOptions *opt,
+                               size_t *len);
 /* Prints a type as it appears in the text: tensor<1x4xf32>. */
 void dy_print_type(FILE *out, const DyType *t);
 /* Shortest decimal that reads back as the same float / double. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dyad/shape.h"
 #include "tensor.h"
 
 /* Reports "opname: message" at the op and returns 1. */
@@ -121,11 +122,7 @@ int dy_interp_expect_dims(const DyOp *op, DyDiag *d, int rank,
   if (ok)
     return 0;
   char want[256], buf[256];
-  size_t n = 0;
-  sappend(want, sizeof want, &n, "[");
-  for (int k = 0; k < rank; k++)
-    sappend(want, sizeof want, &n, "%s%lld", k ? ", " : "", (long long)dims[k]);
-  sappend(want, sizeof want, &n, "]");
+  dy_format_dims(want, sizeof want, rank, dims);
   return dy_interp_fail(op, d, "result type %s does not have the shape %s",
                         dy_interp_type_str(ty, buf, sizeof buf), want);
 }

@@ -43,21 +43,9 @@ static void collect(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
   }
 }
 
-/* Prints g into a malloc'd buffer; returns NULL on a print error. */
+/* Prints g; NULL on a print error. Out of memory is not a finding. */
 static char *print_to_buffer(const DyGraph *g, size_t *len) {
-  char *buf = NULL;
-  *len = 0;
-  FILE *f = open_memstream(&buf, len);
-  if (!f)
-    abort(); /* out of memory: not a finding */
-  int err = dy_print_graph(f, g, NULL);
-  if (fclose(f) != 0)
-    err = 1;
-  if (err) {
-    free(buf);
-    return NULL;
-  }
-  return buf;
+  return dy_print_graph_to_string(g, NULL, len);
 }
 
 /* Shows what broke, the messages and the texts involved, then stops. */

@@ -120,21 +120,9 @@ static void broken(const char *stage, const char *what, const DyGraph *g) {
   abort();
 }
 
-/* Prints g into a malloc'd buffer; returns NULL on a print error. */
+/* Prints g; NULL on a print error. Out of memory is not a finding. */
 static char *print_to_buffer(const DyGraph *g, size_t *len) {
-  char *buf = NULL;
-  *len = 0;
-  FILE *f = open_memstream(&buf, len);
-  if (!f)
-    abort(); /* out of memory: not a finding */
-  int err = dy_print_graph(f, g, NULL);
-  if (fclose(f) != 0)
-    err = 1;
-  if (err) {
-    free(buf);
-    return NULL;
-  }
-  return buf;
+  return dy_print_graph_to_string(g, NULL, len);
 }
 
 /* After a pass returned rc with d having seen `errors_before` errors: a
