@@ -138,6 +138,24 @@ int dy_pool_geom(const DyOp *op, DyPoolGeom *g, DyDiag *d) {
   return 0;
 }
 
+/* ceil(a / b) for b > 0, without overflow. */
+static int64_t ceil_div(int64_t a, int64_t b) {
+  return a > 0 ? (a - 1) / b + 1 : -(-a / b);
+}
+
+void dy_pool_window_axis(const DyPoolGeom *g, int axis, int64_t o,
+                         DyWindowAxis *w) {
+  int64_t in = axis ? g->W : g->H, k = g->kernel[axis], dil = g->dil[axis];
+  int64_t pe = g->pads[2 + axis];
+  w->start = o * g->strides[axis] - g->pads[axis];
+  /* 0 <= start + j * dil < in, and start + j * dil < in + pe */
+  int64_t lo = ceil_div(-w->start, dil), hi = ceil_div(in - w->start, dil);
+  int64_t padded = ceil_div(in + pe - w->start, dil);
+  w->lo = lo < 0 ? 0 : lo > k ? k : lo;
+  w->hi = hi < w->lo ? w->lo : hi > k ? k : hi;
+  w->padded = padded < 0 ? 0 : padded > k ? k : padded;
+}
+
 int dy_matmul_geom(const DyOp *op, DyMatmulGeom *g, DyDiag *d) {
   const DyType *x = &op->operands[0]->type, *w = &op->operands[1]->type;
   memset(g, 0, sizeof *g);

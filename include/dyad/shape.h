@@ -59,6 +59,19 @@ typedef struct DyPoolGeom {
   int64_t N, H, W, C, OH, OW;
 } DyPoolGeom;
 
+/* One axis of the pool window at output index o: the window's cells are
+ * start + k * dil for k in [0, kernel); those with k in [lo, hi) fall inside
+ * the input, and the first `padded` inside the input and its explicit pads
+ * (avgpool's divisor with count_include_pad; cells reached past the pads
+ * under ceil_mode never count). Example: in = 5, kernel 3, stride 2, pads
+ * 1 and 1, o = 0: start = -1, k = 1, 2 inside (lo 1, hi 3), padded 3. */
+typedef struct DyWindowAxis {
+  int64_t start, lo, hi, padded;
+} DyWindowAxis;
+/* axis 0 is rows, 1 columns of g's window. */
+void dy_pool_window_axis(const DyPoolGeom *g, int axis, int64_t o,
+                         DyWindowAxis *out);
+
 /* Numpy broadcasting of two operands, aligned at the last axis. */
 typedef struct DyBcastGeom {
   int rank;

@@ -213,24 +213,22 @@ static int int_pool(const DyOp *op, const int64_t *x, int64_t *y, DyDiag *d) {
   DyPoolGeom p;
   if (dy_pool_geom(op, &p, d))
     return 1;
-  int64_t include_pad = p.count_include_pad;
   for (int64_t n = 0; n < p.N; n++)
     for (int64_t oh = 0; oh < p.OH; oh++)
-      for (int64_t ow = 0; ow < p.OW; ow++)
+      for (int64_t ow = 0; ow < p.OW; ow++) {
+        DyWindowAxis wh, ww;
+        dy_pool_window_axis(&p, 0, oh, &wh);
+        dy_pool_window_axis(&p, 1, ow, &ww);
+        int64_t cells = (wh.hi - wh.lo) * (ww.hi - ww.lo);
+        int64_t padded = wh.padded * ww.padded;
         for (int64_t c = 0; c < p.C; c++) {
-          int64_t max = INT64_MIN, sum = 0, cells = 0, padded = 0;
-          for (int64_t kh = 0; kh < p.kernel[0]; kh++)
-            for (int64_t kw = 0; kw < p.kernel[1]; kw++) {
-              int64_t ih = oh * p.strides[0] - p.pads[0] + kh * p.dil[0];
-              int64_t iw = ow * p.strides[1] - p.pads[1] + kw * p.dil[1];
-              if (ih >= -p.pads[0] && ih < p.H + p.pads[2] &&
-                  iw >= -p.pads[1] && iw < p.W + p.pads[3])
-                padded++;
-              if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W)
-                continue;
+          int64_t max = INT64_MIN, sum = 0;
+          for (int64_t kh = wh.lo; kh < wh.hi; kh++)
+            for (int64_t kw = ww.lo; kw < ww.hi; kw++) {
+              int64_t ih = wh.start + kh * p.dil[0];
+              int64_t iw = ww.start + kw * p.dil[1];
               int64_t v = x[((n * p.H + ih) * p.W + iw) * p.C + c];
               max = v > max ? v : max;
-              cells++;
               if (add_ck(op, d, &sum, v))
                 return 1;
             }
@@ -239,8 +237,9 @@ static int int_pool(const DyOp *op, const int64_t *x, int64_t *y, DyDiag *d) {
           y[((n * p.OH + oh) * p.OW + ow) * p.C + c] =
               op->kind == DY_OP_MAXPOOL
                   ? max
-                  : mean(sum, include_pad ? padded : cells);
+                  : mean(sum, p.count_include_pad ? padded : cells);
         }
+      }
   return 0;
 }
 

@@ -180,27 +180,25 @@ int dy_kernel_pool(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   DyPoolGeom p;
   if (dy_pool_geom(op, &p, d))
     return 1;
-  int64_t include_pad = p.count_include_pad;
   const double *x = in[0];
   for (int64_t n = 0; n < p.N; n++)
     for (int64_t oh = 0; oh < p.OH; oh++)
-      for (int64_t ow = 0; ow < p.OW; ow++)
+      for (int64_t ow = 0; ow < p.OW; ow++) {
+        DyWindowAxis wh, ww;
+        dy_pool_window_axis(&p, 0, oh, &wh);
+        dy_pool_window_axis(&p, 1, ow, &ww);
+        int64_t cells = (wh.hi - wh.lo) * (ww.hi - ww.lo);
+        int64_t padded = wh.padded * ww.padded;
         for (int64_t c = 0; c < p.C; c++) {
           double max = -INFINITY, sum = 0;
-          int64_t cells = 0, padded = 0;
-          for (int64_t kh = 0; kh < p.kernel[0]; kh++)
-            for (int64_t kw = 0; kw < p.kernel[1]; kw++) {
-              int64_t ih = oh * p.strides[0] - p.pads[0] + kh * p.dil[0];
-              int64_t iw = ow * p.strides[1] - p.pads[1] + kw * p.dil[1];
-              if (ih >= -p.pads[0] && ih < p.H + p.pads[2] &&
-                  iw >= -p.pads[1] && iw < p.W + p.pads[3])
-                padded++;
-              if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W)
-                continue;
-              double v = x[((n * p.H + ih) * p.W + iw) * p.C + c];
+          for (int64_t kh = wh.lo; kh < wh.hi; kh++)
+            for (int64_t kw = ww.lo; kw < ww.hi; kw++) {
+              double v = x[((n * p.H + wh.start + kh * p.dil[0]) * p.W +
+                            ww.start + kw * p.dil[1]) *
+                               p.C +
+                           c];
               if (!isnan(max) && (v > max || isnan(v)))
                 max = v;
-              cells++;
               sum += v;
             }
           if (cells == 0)
@@ -212,11 +210,12 @@ int dy_kernel_pool(const DyOp *op, double *const *in, double *out, DyDiag *d) {
           if (op->kind == DY_OP_MAXPOOL) {
             y = max;
           } else {
-            int64_t div = include_pad ? padded : cells;
+            int64_t div = p.count_include_pad ? padded : cells;
             y = sum / (double)div;
           }
           out[((n * p.OH + oh) * p.OW + ow) * p.C + c] = y;
         }
+      }
   return 0;
 }
 
