@@ -143,8 +143,9 @@ static int64_t ceil_div(int64_t a, int64_t b) {
   return a > 0 ? (a - 1) / b + 1 : -(-a / b);
 }
 
-void dy_pool_window_axis(const DyPoolGeom *g, int axis, int64_t o,
-                         DyWindowAxis *w) {
+/* axis 0 is rows, 1 columns of g's window. */
+static void window_axis(const DyPoolGeom *g, int axis, int64_t o,
+                        DyWindowAxis *w) {
   int64_t in = axis ? g->W : g->H, k = g->kernel[axis], dil = g->dil[axis];
   int64_t pe = g->pads[2 + axis];
   w->start = o * g->strides[axis] - g->pads[axis];
@@ -154,6 +155,14 @@ void dy_pool_window_axis(const DyPoolGeom *g, int axis, int64_t o,
   w->lo = lo < 0 ? 0 : lo > k ? k : lo;
   w->hi = hi < w->lo ? w->lo : hi > k ? k : hi;
   w->padded = padded < 0 ? 0 : padded > k ? k : padded;
+}
+
+void dy_pool_window(const DyPoolGeom *g, int64_t oh, int64_t ow,
+                    DyPoolWindow *out) {
+  window_axis(g, 0, oh, &out->h);
+  window_axis(g, 1, ow, &out->w);
+  out->cells = (out->h.hi - out->h.lo) * (out->w.hi - out->w.lo);
+  out->padded = out->h.padded * out->w.padded;
 }
 
 int dy_matmul_geom(const DyOp *op, DyMatmulGeom *g, DyDiag *d) {

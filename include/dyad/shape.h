@@ -68,9 +68,14 @@ typedef struct DyPoolGeom {
 typedef struct DyWindowAxis {
   int64_t start, lo, hi, padded;
 } DyWindowAxis;
-/* axis 0 is rows, 1 columns of g's window. */
-void dy_pool_window_axis(const DyPoolGeom *g, int axis, int64_t o,
-                         DyWindowAxis *out);
+/* The window at output (oh, ow): its rows and columns, the number of input
+ * cells it covers, and the count_include_pad divisor. */
+typedef struct DyPoolWindow {
+  DyWindowAxis h, w;
+  int64_t cells, padded;
+} DyPoolWindow;
+void dy_pool_window(const DyPoolGeom *g, int64_t oh, int64_t ow,
+                    DyPoolWindow *out);
 
 /* Numpy broadcasting of two operands, aligned at the last axis. */
 typedef struct DyBcastGeom {

@@ -184,11 +184,10 @@ int dy_kernel_pool(const DyOp *op, double *const *in, double *out, DyDiag *d) {
   for (int64_t n = 0; n < p.N; n++)
     for (int64_t oh = 0; oh < p.OH; oh++)
       for (int64_t ow = 0; ow < p.OW; ow++) {
-        DyWindowAxis wh, ww;
-        dy_pool_window_axis(&p, 0, oh, &wh);
-        dy_pool_window_axis(&p, 1, ow, &ww);
-        int64_t cells = (wh.hi - wh.lo) * (ww.hi - ww.lo);
-        int64_t padded = wh.padded * ww.padded;
+        DyPoolWindow win;
+        dy_pool_window(&p, oh, ow, &win);
+        const DyWindowAxis wh = win.h, ww = win.w;
+        int64_t cells = win.cells, padded = win.padded;
         for (int64_t c = 0; c < p.C; c++) {
           double max = -INFINITY, sum = 0;
           for (int64_t kh = wh.lo; kh < wh.hi; kh++)
