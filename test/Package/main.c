@@ -4,8 +4,11 @@
  * test/Package/run.cmake, which checks the output with FileCheck against the
  * CHECK lines below (the values are worked out by hand in the comments). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dyad/interp.h"
+#include "dyad/pass.h"
 #include "dyad/text.h"
 
 /* A float layer: x = [2, 4], x·w = [2·1 + 4·0.5, 2·-2 + 4·3] = [4, 8],
@@ -32,6 +35,19 @@ static const char demo_dy[] =
     "}\n";
 
 // CHECK: parsed @demo: 1 input, 2 outputs, 9 ops
+// CHECK-NEXT: verify: 0 errors
+// CHECK-NEXT: y: tensor<1x2xf32> = 4.25 0
+// CHECK-NEXT: q: tensor<1x2xi8> = 7 -1
+//
+// Then fold-scales through the pass registry, with an option: the float
+// requant's scales 0.25 = 2^30 * 2^(-1 - 31) and 0.5 = 2^30 * 2^(0 - 31)
+// become dyadic; TOSA's single round takes 14 * 0.25 = 3.5 up to 4 as
+// round-half-even did, so the outputs stay. The float matmul keeps the
+// graph at the qdq level.
+// CHECK-NEXT: fold-scales: 0, level qdq
+// CHECK-NEXT: %q = requant %acc {axis = 1,
+// CHECK-SAME: multiplier = [1073741824, 1073741824], output_zp = 3,
+// CHECK-SAME: rounding = "tosa-single", shift = [-1, 0]}
 // CHECK-NEXT: verify: 0 errors
 // CHECK-NEXT: y: tensor<1x2xf32> = 4.25 0
 // CHECK-NEXT: q: tensor<1x2xi8> = 7 -1
@@ -80,6 +96,24 @@ int main(void) {
     printf("parsed @%s: %d input, %d outputs, %d ops\n", g->name, g->ninputs,
            g->noutputs, g->nops);
     status = verify_and_run(g, &d);
+    if (!status) {
+      const DyPassInfo *p = dy_pass_lookup("fold-scales", 11);
+      status = dy_pass_run(p, g, "rounding=tosa-single", NULL, &d);
+      printf("fold-scales: %d, level %s\n", status,
+             dy_level_name(dy_graph_level(g)));
+      for (const DyOp *op = g->first; op; op = op->next)
+        if (op->kind == DY_OP_REQUANT) {
+          size_t len;
+          char *text = dy_print_graph_to_string(g, NULL, &len);
+          const char *line = text ? strstr(text, "%q = requant") : NULL;
+          const char *end = line ? strchr(line, ':') : NULL;
+          if (end)
+            printf("%.*s\n", (int)(end - line - 1), line);
+          free(text);
+        }
+    }
+    if (!status)
+      status = verify_and_run(g, &d);
     dy_graph_destroy(g);
   }
   dy_diag_fini(&d);
