@@ -371,7 +371,9 @@ static int graph_keep_blob(DyGraph *g, DyBlob *b) {
 int dy_const_data_alloc(DyGraph *g, DyConstData *cd, size_t n) {
   if (n > SIZE_MAX - sizeof(DyBlob))
     return 1;
-  DyBlob *b = calloc(1, sizeof(DyBlob) + (n ? n : 1));
+  /* at least 16 bytes: room for one element of any type even when the
+   * tensor is empty (a splat's parser writes its value once) */
+  DyBlob *b = calloc(1, sizeof(DyBlob) + (n < 16 ? 16 : n));
   if (!b)
     return 1;
   b->refs = 1;
