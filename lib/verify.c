@@ -1,10 +1,12 @@
 /* The verifier: types, shapes, operand counts and attribute ranges of every
- * op, and the SSA order of the graph. Also the result type inference that
- * the verifier and the passes share. */
+ * op, and the SSA order of the graph; graph, argument and result attributes.
+ * Result type inference is infer.c, the integer forms and IR levels
+ * verify_int.c. */
 #include "dyad/ir.h"
 #include "dyad/requant.h"
 #include "dyad/shape.h"
 #include "dyad/text.h"
+#include "verify_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,9 +25,6 @@ static const char *type_str(const DyType *t, char *buf, size_t n) {
 }
 
 /* --- attribute schema --- */
-
-/* Reports a bad attribute and returns 1. */
-#define BAD(...) (dy_error(d, op->loc, __VA_ARGS__), 1)
 
 /* Attributes each op accepts; anything else is reported (typos). */
 static const char *const *known_attrs(DyOpKind k) {
@@ -78,273 +77,14 @@ static const char *const *known_attrs(DyOpKind k) {
   }
 }
 
-/* --- shape inference --- */
+/* --- per-op checks beyond shapes --- */
 
 static int is_float_tensor(const DyType *t) {
   return t->elem == DY_F32 && !t->quant;
 }
 
-static int infer_conv(const DyOp *op, DyType *t, DyDiag *d) {
-  DyConvGeom g;
-  if (dy_conv_geom(op, &g, d))
-    return 1;
-  *t = op->operands[0]->type;
-  t->dims[1] = g.OH;
-  t->dims[2] = g.OW;
-  t->dims[3] = g.OC;
-  return 0;
-}
-
-static int infer_pool(const DyOp *op, DyType *t, DyDiag *d) {
-  DyPoolGeom g;
-  if (dy_pool_geom(op, &g, d))
-    return 1;
-  *t = op->operands[0]->type;
-  t->dims[1] = g.OH;
-  t->dims[2] = g.OW;
-  return 0;
-}
-
-static int infer_broadcast(const DyOp *op, DyType *t, DyDiag *d) {
-  DyBcastGeom g;
-  if (dy_bcast_geom(op, &g, d))
-    return 1;
-  *t = op->operands[0]->type;
-  t->rank = g.rank;
-  memcpy(t->dims, g.dy, sizeof t->dims);
-  return 0;
-}
-
-static void silent(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {}
-
-int dy_op_infer_type(const DyOp *op, DyType *out, DyDiag *d) {
-  DyDiag quiet;
-  if (!d) {
-    dy_diag_init(&quiet);
-    quiet.fn = silent;
-    d = &quiet;
-  }
-  DY_ASSERT(op->nresults >= 1);
-  const DyType *decl = &op->results[0]->type;
-  const DyType *x = op->noperands ? &op->operands[0]->type : decl;
-  DyType t = *x;
-  int axis;
-  int64_t v;
-  switch (op->kind) {
-  case DY_OP_CONST:
-  case DY_OP_RESHAPE:
-    t = *decl;
-    break;
-  case DY_OP_IDENTITY:
-  case DY_OP_RELU:
-  case DY_OP_HARDSWISH:
-  case DY_OP_SIGMOID:
-  case DY_OP_TANH:
-  case DY_OP_CLIP:
-    break;
-  case DY_OP_SOFTMAX:
-    if (dy_attr_read_int(op, "axis", -1, INT32_MIN, INT32_MAX, &v, d))
-      return 1;
-    if (dy_axis_normalize(v, x->rank, &axis))
-      return BAD("'softmax' axis %lld out of range for rank %d", (long long)v,
-                 x->rank);
-    break;
-  case DY_OP_CONV2D:
-    if (infer_conv(op, &t, d))
-      return 1;
-    break;
-  case DY_OP_MATMUL: {
-    DyMatmulGeom g;
-    if (dy_matmul_geom(op, &g, d))
-      return 1;
-    t.dims[t.rank - 1] = g.N;
-    break;
-  }
-  case DY_OP_ADD:
-  case DY_OP_MUL:
-    if (infer_broadcast(op, &t, d))
-      return 1;
-    break;
-  case DY_OP_MAXPOOL:
-  case DY_OP_AVGPOOL:
-    if (infer_pool(op, &t, d))
-      return 1;
-    break;
-  case DY_OP_GLOBAL_AVGPOOL:
-    if (x->rank != 4)
-      return BAD("'global_avgpool' expects an NHWC input of rank 4, got rank "
-                 "%d",
-                 x->rank);
-    t.dims[1] = t.dims[2] = 1;
-    break;
-  case DY_OP_PAD: {
-    int64_t p[2 * DY_MAX_RANK];
-    const DyAttr *a = dy_op_attr(op, "pads");
-    if (!a)
-      return BAD("'pad' requires the attribute 'pads'");
-    if (dy_attr_read_ints(op, "pads", 2 * x->rank, NULL, 0, p, d))
-      return 1;
-    const char *mode = dy_op_str(op, "mode", "constant");
-    for (int i = 0; i < x->rank; i++) {
-      if (strcmp(mode, "reflect") == 0 &&
-          (p[i] >= x->dims[i] || p[x->rank + i] >= x->dims[i]))
-        return BAD("'pad' reflect padding must be smaller than the dimension "
-                   "(%lld) on axis %d",
-                   (long long)x->dims[i], i);
-      if (strcmp(mode, "edge") == 0 && x->dims[i] == 0 &&
-          (p[i] || p[x->rank + i]))
-        return BAD("'pad' edge padding of an empty axis %d", i);
-      if (__builtin_add_overflow(x->dims[i], p[i], &t.dims[i]) ||
-          __builtin_add_overflow(t.dims[i], p[x->rank + i], &t.dims[i]))
-        return BAD("'pad' result dimension %d is too large", i);
-    }
-    break;
-  }
-  case DY_OP_FLATTEN: {
-    if (dy_attr_read_int(op, "axis", 1, -x->rank, x->rank, &v, d))
-      return 1;
-    int ax = (int)(v < 0 ? v + x->rank : v);
-    int64_t a = 1, b = 1;
-    for (int i = 0; i < x->rank; i++) {
-      int64_t *f = i < ax ? &a : &b;
-      if (__builtin_mul_overflow(*f, x->dims[i], f))
-        return BAD("'flatten' result dimensions are too large");
-    }
-    t.rank = 2;
-    t.dims[0] = a;
-    t.dims[1] = b;
-    break;
-  }
-  case DY_OP_TRANSPOSE: {
-    int64_t perm[DY_MAX_RANK];
-    int seen[DY_MAX_RANK] = {0};
-    if (!dy_op_attr(op, "perm"))
-      return BAD("'transpose' requires the attribute 'perm'");
-    if (dy_attr_read_ints(op, "perm", x->rank, NULL, 0, perm, d))
-      return 1;
-    for (int i = 0; i < x->rank; i++) {
-      if (perm[i] >= x->rank || seen[perm[i]])
-        return BAD("'transpose' perm is not a permutation of 0..%d",
-                   x->rank - 1);
-      seen[perm[i]] = 1;
-      t.dims[i] = x->dims[perm[i]];
-    }
-    break;
-  }
-  case DY_OP_CONCAT: {
-    if (!dy_op_attr(op, "axis"))
-      return BAD("'concat' requires the attribute 'axis'");
-    if (dy_attr_read_int(op, "axis", 0, INT32_MIN, INT32_MAX, &v, d))
-      return 1;
-    if (dy_axis_normalize(v, x->rank, &axis))
-      return BAD("'concat' axis %lld out of range for rank %d", (long long)v,
-                 x->rank);
-    for (int k = 1; k < op->noperands; k++) {
-      const DyType *y = &op->operands[k]->type;
-      if (y->rank != x->rank || y->elem != x->elem ||
-          !dy_quant_equal(y->quant, x->quant))
-        return BAD("'concat' operand %d differs in rank or element type", k);
-      for (int i = 0; i < x->rank; i++)
-        if (i != axis && y->dims[i] != x->dims[i])
-          return BAD("'concat' operand %d has size %lld on axis %d, expected "
-                     "%lld",
-                     k, (long long)y->dims[i], i, (long long)x->dims[i]);
-      if (__builtin_add_overflow(t.dims[axis], y->dims[axis], &t.dims[axis]))
-        return BAD("'concat' result dimension %d is too large", axis);
-    }
-    break;
-  }
-  case DY_OP_BATCHNORM: {
-    if (x->rank < 1)
-      return BAD("'batchnorm' expects an input of rank >= 1");
-    int64_t c = x->dims[x->rank - 1];
-    for (int k = 1; k < 5; k++) {
-      const DyType *y = &op->operands[k]->type;
-      if (y->rank != 1 || y->dims[0] != c)
-        return BAD("'batchnorm' operand %d must have shape [%lld] (the "
-                   "channels)",
-                   k, (long long)c);
-    }
-    break;
-  }
-  case DY_OP_QUANTIZE:
-  case DY_OP_DEQUANTIZE:
-  case DY_OP_REQUANT:
-  case DY_OP_LOOKUP:
-  case DY_OP_DYNAMIC_QUANTIZE:
-    t.elem = decl->elem; /* element type is not inferred */
-    t.quant = decl->quant;
-    break;
-  case DY_OP_COUNT:
-    DY_ASSERT(0);
-  }
-  *out = t;
-  return 0;
-}
-
-/* --- per-op checks beyond shapes --- */
-
-/* Integer conv2d / matmul: integer x and w (quantized or plain), an i32
- * bias, a plain i32 result holding sum((x - zx) * (w - zw)) + bias. The zero
- * point of x is per tensor; that of w per tensor or per output channel
- * (conv2d OHWI axis 0, matmul w's last axis). */
-static int check_integer_layer(const DyOp *op, DyDiag *d) {
-  const char *name = dy_op_name(op->kind);
-  const DyType *r = &op->results[0]->type;
-  const DyType *x = &op->operands[0]->type, *w = &op->operands[1]->type;
-  if (r->elem != DY_I32 || r->quant)
-    return BAD("integer '%s' must give a plain i32 accumulator", name);
-  if (x->elem == DY_F32 || w->elem == DY_F32 || x->elem == DY_I32 ||
-      w->elem == DY_I32)
-    return BAD("integer '%s' takes integer operands of at most 16 bits", name);
-  if (x->quant && x->quant->kind != DY_QUANT_PER_TENSOR)
-    return BAD("integer '%s' needs a per-tensor zero point on its input", name);
-  int oc_axis = op->kind == DY_OP_CONV2D ? 0 : w->rank - 1;
-  if (w->quant && w->quant->kind != DY_QUANT_PER_TENSOR &&
-      !(w->quant->kind == DY_QUANT_PER_AXIS && w->quant->axis == oc_axis))
-    return BAD("integer '%s' weights may be quantized per tensor or per "
-               "output channel (axis %d)",
-               name, oc_axis);
-  if (op->noperands == 3 &&
-      (op->operands[2]->type.elem != DY_I32 || op->operands[2]->type.quant))
-    return BAD("integer '%s' bias must be plain i32", name);
-  static const int64_t zeros[4] = {0, 0, 0, 0};
-  int64_t zp, pads[4];
-  if (dy_attr_read_int(op, "input_zp", 0, INT32_MIN, INT32_MAX, &zp, d))
-    return 1;
-  if (op->kind == DY_OP_CONV2D && dy_op_attr(op, "input_zp")) {
-    if (dy_attr_read_ints(op, "pads", 4, zeros, 0, pads, d))
-      return 1;
-    if (pads[0] || pads[1] || pads[2] || pads[3])
-      return BAD("integer 'conv2d' with 'input_zp' must not pad: padding "
-                 "would stand for x's zero point, pad explicitly");
-  }
-  return 0;
-}
-
 static int is_plain_int(const DyType *t) {
   return t->elem != DY_F32 && !t->quant;
-}
-
-/* Integer softmax: x integer (at most 16 bits), an i32 table with an entry
- * for every difference max - x, an integer result. */
-static int check_integer_softmax(const DyOp *op, DyDiag *d) {
-  const DyType *x = &op->operands[0]->type, *t = &op->operands[1]->type;
-  const DyType *r = &op->results[0]->type;
-  int64_t lo, hi, v;
-  if (x->elem == DY_F32 || x->elem == DY_I32 || r->elem == DY_F32 ||
-      r->elem == DY_I32)
-    return BAD("integer 'softmax' takes and gives integers of at most 16 "
-               "bits");
-  dy_elem_range(x->elem, &lo, &hi);
-  if (t->elem != DY_I32 || t->quant || t->rank != 1 ||
-      t->dims[0] != hi - lo + 1)
-    return BAD("integer 'softmax' table must be tensor<%lldxi32>",
-               (long long)(hi - lo + 1));
-  if (dy_attr_read_int(op, "shift", 0, 0, 30, &v, d) ||
-      dy_attr_read_int(op, "output_zp", 0, INT32_MIN, INT32_MAX, &v, d))
-    return 1;
-  return 0;
 }
 
 static int check_elem_types(const DyOp *op, DyDiag *d) {
@@ -353,9 +93,9 @@ static int check_elem_types(const DyOp *op, DyDiag *d) {
   char b1[256];
   if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
       r->elem != DY_F32)
-    return check_integer_layer(op, d);
+    return dy_verify_integer_layer(op, d);
   if (op->kind == DY_OP_SOFTMAX && op->noperands == 2)
-    return check_integer_softmax(op, d);
+    return dy_verify_integer_softmax(op, d);
   if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
       dy_op_attr(op, "input_zp"))
     return BAD("'input_zp' is for the integer form of '%s'",
@@ -755,113 +495,4 @@ int dy_graph_verify(const DyGraph *g, DyDiag *d) {
   if (d->nerrors == before)
     check_graph_attrs(g, d);
   return d->nerrors - before;
-}
-
-/* --- the integer level --- */
-
-int dy_verify_integer_only(const DyGraph *g, DyDiag *d) {
-  int bad = 0;
-  for (const DyOp *op = g->first; op; op = op->next) {
-    if (op->kind == DY_OP_QUANTIZE) {
-      if (op->operands[0]->def) {
-        dy_error(d, op->loc,
-                 "'quantize' of '%%%s' inside the graph: a float value "
-                 "enters the integer path",
-                 op->operands[0]->name);
-        bad++;
-      }
-      continue;
-    }
-    if (op->kind == DY_OP_DEQUANTIZE) {
-      for (const DyOp *u = g->first; u; u = u->next)
-        for (int i = 0; i < u->noperands; i++)
-          if (u->operands[i] == op->results[0]) {
-            dy_error(d, u->loc,
-                     "'%s' reads the dequantized '%%%s': float inside the "
-                     "integer path",
-                     dy_op_name(u->kind), op->results[0]->name);
-            bad++;
-          }
-      continue;
-    }
-    if (op->kind == DY_OP_DYNAMIC_QUANTIZE ||
-        (op->kind == DY_OP_REQUANT &&
-         strcmp(dy_op_str(op, "rounding", ""), "float") == 0)) {
-      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
-      bad++;
-      continue;
-    }
-    int f32 = 0;
-    for (int i = 0; i < op->noperands; i++)
-      f32 |= op->operands[i]->type.elem == DY_F32;
-    for (int i = 0; i < op->nresults; i++)
-      f32 |= op->results[i]->type.elem == DY_F32;
-    if (f32 && op->kind != DY_OP_CONST) {
-      dy_error(d, op->loc, "'%s' computes in float", dy_op_name(op->kind));
-      bad++;
-    }
-  }
-  for (int i = 0; i < g->ninputs; i++)
-    if (g->inputs[i]->type.elem == DY_F32) {
-      for (const DyOp *u = g->first; u; u = u->next)
-        for (int k = 0; k < u->noperands; k++)
-          if (u->operands[k] == g->inputs[i] && u->kind != DY_OP_QUANTIZE) {
-            dy_error(d, u->loc, "'%s' reads the float input '%%%s'",
-                     dy_op_name(u->kind), g->inputs[i]->name);
-            bad++;
-          }
-    }
-  return bad;
-}
-
-/* --- levels --- */
-
-DyIRLevel dy_graph_level(const DyGraph *g) {
-  int quantized = 0;
-  for (const DyOp *op = g->first; op && !quantized; op = op->next) {
-    switch (op->kind) {
-    case DY_OP_QUANTIZE:
-    case DY_OP_DEQUANTIZE:
-    case DY_OP_REQUANT:
-    case DY_OP_LOOKUP:
-    case DY_OP_DYNAMIC_QUANTIZE:
-      quantized = 1;
-      break;
-    default:
-      for (int i = 0; i < op->nresults; i++)
-        quantized |= op->results[i]->type.quant != NULL ||
-                     op->results[i]->type.elem != DY_F32;
-    }
-  }
-  for (int i = 0; i < g->ninputs; i++)
-    quantized |= g->inputs[i]->type.elem != DY_F32;
-  if (!quantized)
-    return DY_LEVEL_FLOAT;
-  DyDiag quiet;
-  dy_diag_init(&quiet);
-  quiet.fn = silent;
-  int bad = dy_verify_integer_only(g, &quiet);
-  dy_diag_fini(&quiet);
-  return bad ? DY_LEVEL_QDQ : DY_LEVEL_INTEGER;
-}
-
-const char *dy_level_name(DyIRLevel l) {
-  switch (l) {
-  case DY_LEVEL_FLOAT:
-    return "float";
-  case DY_LEVEL_QDQ:
-    return "qdq";
-  case DY_LEVEL_INTEGER:
-    return "integer";
-  case DY_LEVEL_KERNEL:
-    return "kernel";
-  }
-  return "?";
-}
-
-DyIRLevel dy_level_from_name(const char *s) {
-  for (unsigned f = DY_LEVEL_FLOAT; f <= DY_LEVEL_KERNEL; f <<= 1)
-    if (strcmp(s, dy_level_name((DyIRLevel)f)) == 0)
-      return (DyIRLevel)f;
-  return (DyIRLevel)0;
 }
