@@ -1,5 +1,5 @@
 /* check-integer: fails unless the graph is integer-only between its entry
- * quantize and exit dequantize (dy_verify_integer_only, lib/verify.c); it
+ * quantize and exit dequantize (dy_verify_integer_only, lib/verify_int.c); it
  * changes nothing. */
 #include "dyad/pass.h"
 
