@@ -667,26 +667,14 @@ static void init_opts(void *o) { dy_quant_options_default(o); }
 static int set_skip_ops(void *opts, const char *v, DyArena *arena, char *err,
                         size_t errn) {
   DyQuantOptions *q = opts;
-  int n = 1;
-  for (const char *p = v; *p; p++)
-    n += *p == ':';
-  const char **list = dy_arena_alloc(arena, (size_t)(n + 1) * sizeof *list);
-  int k = 0;
-  for (const char *p = v;;) {
-    const char *e = strchr(p, ':');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
+  const char *const *list = dy_pass_parse_list(arena, v);
+  for (int i = 0; list[i]; i++) {
     DyOpKind kind;
-    if (len && !dy_op_from_name(p, len, &kind)) {
-      snprintf(err, errn, "skip-ops: unknown op '%.*s'", (int)len, p);
+    if (!dy_op_from_name(list[i], strlen(list[i]), &kind)) {
+      snprintf(err, errn, "skip-ops: unknown op '%s'", list[i]);
       return 1;
     }
-    if (len)
-      list[k++] = dy_arena_strndup(arena, p, len);
-    if (!e)
-      break;
-    p = e + 1;
   }
-  list[k] = NULL;
   q->skip_ops = list;
   return 0;
 }

@@ -53,8 +53,7 @@ static int parse_double(const char *v, double *out) {
   return 1;
 }
 
-/* A ':'-separated list into a NULL-terminated array in the arena. */
-static const char *const *parse_list(DyArena *a, const char *v) {
+const char *const *dy_pass_parse_list(DyArena *a, const char *v) {
   int n = 1;
   for (const char *p = v; *p; p++)
     n += *p == ':';
@@ -172,7 +171,7 @@ int dy_pass_set_option(const DyPassInfo *p, void *opts, const char *key,
     return 0;
   }
   case DY_OPT_LIST: {
-    const char *const *list = parse_list(arena, v);
+    const char *const *list = dy_pass_parse_list(arena, v);
     memcpy(field, &list, sizeof list);
     return 0;
   }

@@ -94,6 +94,9 @@ void *dy_pass_opts_create(const DyPassInfo *p, DyArena *arena);
 int dy_pass_set_option(const DyPassInfo *p, void *opts, const char *key,
                        const char *value, DyArena *arena, char *err,
                        size_t errn);
+/* A ':'-separated list (empty items dropped) as a NULL-terminated array
+ * in the arena: the value of a DY_OPT_LIST option. */
+const char *const *dy_pass_parse_list(DyArena *arena, const char *value);
 /* Parses `key=value key=value` (the text between the braces of
  * `name{...}`) into opts; reports "name: message" at loc. */
 int dy_pass_parse_options(const DyPassInfo *p, void *opts, const char *text,
