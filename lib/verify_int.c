@@ -171,6 +171,12 @@ const char *dy_level_name(DyIRLevel l) {
   return "?";
 }
 
+void dy_graph_refresh_level(DyGraph *g) {
+  const DyAttr *a = dy_graph_attr(g, "level");
+  if (a && !(a->kind == DY_ATTR_STR && strcmp(a->s, "kernel") == 0))
+    dy_graph_set_str(g, "level", dy_level_name(dy_graph_level(g)));
+}
+
 DyIRLevel dy_level_from_name(const char *s) {
   for (unsigned f = DY_LEVEL_FLOAT; f <= DY_LEVEL_KERNEL; f <<= 1)
     if (strcmp(s, dy_level_name((DyIRLevel)f)) == 0)

@@ -377,6 +377,8 @@ int dy_fold_scales(DyGraph *g, const DyFoldOptions *o, DyDiag *d) {
         op->results[0]->type.elem == DY_F32)
       fold_dynamic(&f, op);
   dy_graph_remove_dead_ops(g);
+  if (!f.failed)
+    dy_graph_refresh_level(g);
   return f.failed;
 }
 

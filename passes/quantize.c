@@ -645,6 +645,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
     }
   }
   dy_graph_remove_dead_ops(g);
+  dy_graph_refresh_level(g);
   rc = 0;
 fail:
   dy_ptrset_fini(&done_set);

@@ -248,6 +248,8 @@ int dy_pass_run_with(const DyPassInfo *p, DyGraph *g, void *opts,
     return 1;
   DyPassContext ctx = {opts, target, dy_arena_create(), d};
   int rc = p->def->run(g, &ctx);
+  if (rc == 0)
+    dy_graph_refresh_level(g);
   dy_arena_destroy(ctx.scratch);
   return rc;
 }

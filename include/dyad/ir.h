@@ -355,6 +355,10 @@ DyIRLevel dy_graph_level(const DyGraph *g);
  * unknown name. */
 const char *dy_level_name(DyIRLevel l);
 DyIRLevel dy_level_from_name(const char *s);
+/* A pass that changes what a graph holds keeps its declared level true:
+ * when g declares a `level` other than "kernel", sets it to
+ * dy_graph_level(g). A graph without the attribute is left without it. */
+void dy_graph_refresh_level(DyGraph *g);
 
 /* Checks that g is integer-only: f32 appears only as graph inputs feeding
  * `quantize` and as `dequantize` results returned as graph outputs; no
