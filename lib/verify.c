@@ -236,6 +236,15 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
         return 1;
       continue;
     }
+    /* `impl`: the kernel lower-target chose (docs/codegen.md) */
+    if (strcmp(op->attrs[i].name, "impl") == 0) {
+      if (op->attrs[i].kind != DY_ATTR_STR) {
+        dy_error(d, op->attrs[i].loc.line ? op->attrs[i].loc : op->loc,
+                 "'impl' of '%s' must be a string", dy_op_name(op->kind));
+        return 1;
+      }
+      continue;
+    }
     for (int k = 0; known[k]; k++)
       ok |= strcmp(known[k], op->attrs[i].name) == 0;
     if (!ok) {
@@ -433,14 +442,21 @@ static void check_graph_attrs(const DyGraph *g, DyDiag *d) {
         dy_error(d, loc,
                  "graph declares level \"float\" but holds quantized or "
                  "integer values");
-      else if (want >= DY_LEVEL_INTEGER && have != DY_LEVEL_INTEGER) {
+      else if (want == DY_LEVEL_KERNEL) {
+        if (!dy_graph_attr(g, "target") || !dy_graph_attr(g, "workspace"))
+          dy_error(d, loc,
+                   "graph declares level \"kernel\" without a 'target' and "
+                   "a 'workspace'");
+      } else if (want == DY_LEVEL_INTEGER && have != DY_LEVEL_INTEGER) {
         dy_error(d, loc,
                  "graph declares level \"%s\" but is not integer-only:", a->s);
         dy_verify_integer_only(g, d);
       }
-    } else if (strcmp(a->name, "target") == 0) {
+    } else if (strcmp(a->name, "target") == 0 ||
+               strcmp(a->name, "cpu") == 0 ||
+               strcmp(a->name, "features") == 0) {
       if (a->kind != DY_ATTR_STR)
-        dy_error(d, loc, "graph 'target' must be a string");
+        dy_error(d, loc, "graph '%s' must be a string", a->name);
     } else if (strcmp(a->name, "workspace") == 0) {
       if (a->kind != DY_ATTR_INT || a->i < 0)
         dy_error(d, loc, "graph 'workspace' must be a non-negative integer");

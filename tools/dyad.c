@@ -425,7 +425,8 @@ const DyadCommand dyad_cmd_import = {"import", cmd_import, usage_import};
 
 /* The commands, in --help order: `dyad compile` will be one more row. */
 static const DyadCommand *const commands[] = {
-    &dyad_cmd_run, &dyad_cmd_import, &dyad_cmd_quantize, &dyad_cmd_report};
+    &dyad_cmd_compile, &dyad_cmd_run, &dyad_cmd_import, &dyad_cmd_quantize,
+    &dyad_cmd_report};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out) {

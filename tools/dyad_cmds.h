@@ -22,5 +22,6 @@ typedef struct DyadCommand {
 
 extern const DyadCommand dyad_cmd_run, dyad_cmd_import;      /* tools/dyad.c */
 extern const DyadCommand dyad_cmd_quantize, dyad_cmd_report; /* dyad_quant.c */
+extern const DyadCommand dyad_cmd_compile; /* dyad_compile.c */
 
 #endif

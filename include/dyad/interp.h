@@ -39,4 +39,12 @@ int dy_interp_run_observed(const DyGraph *g, const DyTensor *inputs,
 int dy_interp_eval_op(const DyOp *op, const DyTensor *operands, DyTensor *out,
                       DyDiag *d);
 
+/* For a data movement op (identity, reshape, flatten, transpose, concat,
+ * pad): where each result element comes from, src_op[i] the operand
+ * (-1: pad's fill value) and src_idx[i] its flat index; both arrays hold
+ * the result's element count. The backend compiles the same map the
+ * interpreter runs. Returns 0, or 1 after an error at the op. */
+int dy_interp_move_map(const DyOp *op, int *src_op, int64_t *src_idx,
+                       DyDiag *d);
+
 #endif

@@ -219,3 +219,22 @@ done:
   free(src_idx);
   return rc;
 }
+
+int dy_interp_move_map(const DyOp *op, int *src_op, int64_t *src_idx,
+                       DyDiag *d) {
+  switch (op->kind) {
+  case DY_OP_IDENTITY:
+  case DY_OP_RESHAPE:
+    return dy_move_identity(op, src_op, src_idx, d);
+  case DY_OP_FLATTEN:
+    return dy_move_flatten(op, src_op, src_idx, d);
+  case DY_OP_TRANSPOSE:
+    return dy_move_transpose(op, src_op, src_idx, d);
+  case DY_OP_CONCAT:
+    return dy_move_concat(op, src_op, src_idx, d);
+  case DY_OP_PAD:
+    return dy_move_pad(op, src_op, src_idx, d);
+  default:
+    return dy_interp_fail(op, d, "not a data movement op");
+  }
+}

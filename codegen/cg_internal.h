@@ -1,0 +1,58 @@
+/* The backend's shared state and helpers (codegen/ only). */
+#ifndef DYAD_CG_INTERNAL_H
+#define DYAD_CG_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+
+#include "dyad/codegen.h"
+
+typedef struct Cg {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTargetDataRef dl;
+  LLVMTypeRef i8, i32, i64, ptr;
+  const DyGraph *g;
+  const DyTarget *t;
+  LLVMValueRef in, ws;  /* the current function's inputs array, workspace */
+  LLVMValueRef *consts; /* per op id: the global of a const op's data */
+} Cg;
+
+/* A kernel argument: a pointer (p, NULL for a null pointer), an integer or
+ * a floating-point number, converted to the parameter's type. */
+typedef struct CgArg {
+  LLVMValueRef p;
+  int64_t i;
+  double f;
+} CgArg;
+#define CG_P(x) ((CgArg){(x), 0, 0})
+#define CG_I(x) ((CgArg){NULL, (int64_t)(x), 0})
+#define CG_F(x) ((CgArg){NULL, 0, (double)(x)})
+
+void dy_cg_call(Cg *cg, const char *name, int n, const CgArg *args);
+LLVMValueRef dy_cg_value(Cg *cg, const DyValue *v);
+int dy_cg_is_impl(const DyOp *op, const char *impl);
+void dy_cg_set_target_attrs(Cg *cg, LLVMValueRef f);
+
+LLVMValueRef dy_cg_bytes(Cg *cg, const void *data, size_t n);
+LLVMValueRef dy_cg_i64s(Cg *cg, const int64_t *v, size_t n);
+LLVMValueRef dy_cg_i32s(Cg *cg, const int64_t *v, size_t n);
+LLVMValueRef dy_cg_f32s(Cg *cg, const double *v, size_t n);
+LLVMValueRef dy_cg_f64s(Cg *cg, const double *v, size_t n);
+
+/* codegen/ops.c: one op's kernel call */
+int dy_cg_emit_op(Cg *cg, const DyOp *op, DyDiag *d);
+int dy_cg_emit_quantize(Cg *cg, const DyOp *op, LLVMValueRef x,
+                        LLVMValueRef y, DyDiag *d);
+int dy_cg_emit_dequantize(Cg *cg, const DyOp *op, LLVMValueRef x,
+                          LLVMValueRef y, DyDiag *d);
+
+/* codegen/header.c */
+int dy_cg_write_header(const DyGraph *g, const DyTarget *t, const char *prefix,
+                       const char *path, DyDiag *d);
+
+/* The embedded kernel bitcode for an architecture (built by CMake). */
+const unsigned char *dy_cg_kernel_bitcode(DyArch a, size_t *len);
+
+#endif
