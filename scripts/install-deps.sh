@@ -4,7 +4,9 @@
 set -eu
 pkgs="cmake make gcc g++ python3 llvm-22-dev llvm-22-tools libmlir-22-dev
 mlir-22-tools clang-22 lld-22 libclang-rt-22-dev clang-format
-libonnx-dev protobuf-c-compiler libprotobuf-c-dev libonnx-testdata"
+libonnx-dev protobuf-c-compiler libprotobuf-c-dev libonnx-testdata
+qemu-user gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-arm64-cross
+libc6-dev-riscv64-cross"
 missing=""
 for p in $pkgs; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
