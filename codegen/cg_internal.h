@@ -43,8 +43,8 @@ LLVMValueRef dy_cg_f64s(Cg *cg, const double *v, size_t n);
 
 /* codegen/ops.c: one op's kernel call */
 int dy_cg_emit_op(Cg *cg, const DyOp *op, DyDiag *d);
-int dy_cg_emit_quantize(Cg *cg, const DyOp *op, LLVMValueRef x,
-                        LLVMValueRef y, DyDiag *d);
+int dy_cg_emit_quantize(Cg *cg, const DyOp *op, LLVMValueRef x, LLVMValueRef y,
+                        DyDiag *d);
 int dy_cg_emit_dequantize(Cg *cg, const DyOp *op, LLVMValueRef x,
                           LLVMValueRef y, DyDiag *d);
 

@@ -290,8 +290,7 @@ void dy_cg_set_target_attrs(Cg *cg, LLVMValueRef f) {
                                 (unsigned)strlen(cg->t->cpu)));
   LLVMAddAttributeAtIndex(
       f, LLVMAttributeFunctionIndex,
-      LLVMCreateStringAttribute(cg->ctx, "target-features", 15,
-                                cg->t->features,
+      LLVMCreateStringAttribute(cg->ctx, "target-features", 15, cg->t->features,
                                 (unsigned)strlen(cg->t->features)));
 }
 
@@ -323,8 +322,7 @@ static const DyValue *run_output(const DyGraph *g, int j) {
   return v;
 }
 
-static void memcpy_value(Cg *cg, LLVMValueRef dst, LLVMValueRef src,
-                         size_t n) {
+static void memcpy_value(Cg *cg, LLVMValueRef dst, LLVMValueRef src, size_t n) {
   if (n)
     LLVMBuildMemCpy(cg->b, dst, 1, src, 1,
                     LLVMConstInt(cg->i64, (unsigned long long)n, 0));
@@ -334,8 +332,8 @@ static int build(Cg *cg, const char *prefix, DyDiag *d) {
   const DyGraph *g = cg->g;
   char name[300];
   /* impl(in, ws): every op but the boundary ones */
-  LLVMValueRef impl = add_function(cg, "dyad.impl", 0,
-                                   LLVMVoidTypeInContext(cg->ctx), 2);
+  LLVMValueRef impl =
+      add_function(cg, "dyad.impl", 0, LLVMVoidTypeInContext(cg->ctx), 2);
   cg->in = LLVMGetParam(impl, 0);
   cg->ws = LLVMGetParam(impl, 1);
   for (const DyOp *op = g->first; op; op = op->next) {
@@ -356,8 +354,8 @@ static int build(Cg *cg, const char *prefix, DyDiag *d) {
   LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(impl), impl, args, 2, "");
   for (int j = 0; j < g->noutputs; j++) {
     const DyValue *v = run_output(g, j);
-    memcpy_value(cg, load_slot(cg, LLVMGetParam(run, 1), j),
-                 dy_cg_value(cg, v), value_bytes(v));
+    memcpy_value(cg, load_slot(cg, LLVMGetParam(run, 1), j), dy_cg_value(cg, v),
+                 value_bytes(v));
   }
   LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
 
@@ -368,8 +366,8 @@ static int build(Cg *cg, const char *prefix, DyDiag *d) {
   LLVMValueRef fin = LLVMGetParam(runf, 0), fout = LLVMGetParam(runf, 1);
   cg->ws = LLVMGetParam(runf, 2);
   int nin = g->ninputs ? g->ninputs : 1;
-  LLVMValueRef arr =
-      LLVMBuildArrayAlloca(cg->b, cg->ptr, LLVMConstInt(cg->i32, (unsigned)nin, 0), "in");
+  LLVMValueRef arr = LLVMBuildArrayAlloca(
+      cg->b, cg->ptr, LLVMConstInt(cg->i32, (unsigned)nin, 0), "in");
   for (int i = 0; i < g->ninputs; i++) {
     const DyValue *x = g->inputs[i];
     const DyOp *q = NULL;
@@ -403,8 +401,8 @@ static int build(Cg *cg, const char *prefix, DyDiag *d) {
     const DyValue *v = g->outputs[j];
     LLVMValueRef dst = load_slot(cg, fout, j);
     if (v->def && dy_cg_is_impl(v->def, "exit.dequantize")) {
-      if (dy_cg_emit_dequantize(cg, v->def, dy_cg_value(cg, v->def->operands[0]),
-                                dst, d))
+      if (dy_cg_emit_dequantize(cg, v->def,
+                                dy_cg_value(cg, v->def->operands[0]), dst, d))
         return 1;
     } else if (v->type.elem == DY_F32 && !v->type.quant) {
       memcpy_value(cg, dst, dy_cg_value(cg, v), value_bytes(v));
@@ -462,7 +460,9 @@ int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
   LLVMDisposeMessage(err);
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>",
-           o->opt_level < 0 ? 0 : o->opt_level > 3 ? 3 : o->opt_level);
+           o->opt_level < 0   ? 0
+           : o->opt_level > 3 ? 3
+                              : o->opt_level);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   LLVMErrorRef e = LLVMRunPasses(cg.mod, pipeline, tm, po);
   LLVMDisposePassBuilderOptions(po);
@@ -479,8 +479,9 @@ int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
   } else {
     LLVMMemoryBufferRef mb;
     if (LLVMTargetMachineEmitToMemoryBuffer(
-            tm, cg.mod, o->emit == DY_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
-            &err, &mb)) {
+            tm, cg.mod,
+            o->emit == DY_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err,
+            &mb)) {
       dy_error(d, g->loc, "LLVM code generation failed: %s", err ? err : "");
       LLVMDisposeMessage(err);
       goto done;

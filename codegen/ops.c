@@ -52,16 +52,16 @@ static void qtables(Cg *cg, const DyType *t, QTables *q) {
   q->zps = dy_cg_i32s(cg, p->zero_points, (size_t)p->nparams);
 }
 
-int dy_cg_emit_quantize(Cg *cg, const DyOp *op, LLVMValueRef x,
-                        LLVMValueRef y, DyDiag *d) {
+int dy_cg_emit_quantize(Cg *cg, const DyOp *op, LLVMValueRef x, LLVMValueRef y,
+                        DyDiag *d) {
   const DyType *ty = &op->results[0]->type;
   const DyAttr *r = dy_op_attr(op, "rounding");
   int half_away = r && r->kind == DY_ATTR_STR && strcmp(r->s, "half_away") == 0;
   QTables q;
   qtables(cg, ty, &q);
-  CALL("dyk_quantize", CG_P(x), CG_P(y), EY, CG_I(numel(ty)),
-       CG_I(q.channels), CG_I(q.inner), CG_P(q.scales), CG_P(q.zps),
-       CG_I(ty->quant->qmin), CG_I(ty->quant->qmax), CG_I(half_away));
+  CALL("dyk_quantize", CG_P(x), CG_P(y), EY, CG_I(numel(ty)), CG_I(q.channels),
+       CG_I(q.inner), CG_P(q.scales), CG_P(q.zps), CG_I(ty->quant->qmin),
+       CG_I(ty->quant->qmax), CG_I(half_away));
   return 0;
 }
 
@@ -109,15 +109,14 @@ static int emit_conv(Cg *cg, const DyOp *op, int is_int, DyDiag *d) {
     LLVMValueRef zw = weight_zps(cg, op, &zw0);
     CALL("dyk_conv2d_i", V(0), E(0), CG_I(input_zp(op)), V(1), E(1), CG_P(zw),
          CG_I(zw0), b, Y, EY, CG_I(g.N), CG_I(g.H), CG_I(g.W), CG_I(g.C),
-         CG_I(g.OC), CG_I(g.KH), CG_I(g.KW), CG_I(g.CG), CG_I(g.OH),
-         CG_I(g.OW), CG_I(g.strides[0]), CG_I(g.strides[1]), CG_I(g.pads[0]),
+         CG_I(g.OC), CG_I(g.KH), CG_I(g.KW), CG_I(g.CG), CG_I(g.OH), CG_I(g.OW),
+         CG_I(g.strides[0]), CG_I(g.strides[1]), CG_I(g.pads[0]),
          CG_I(g.pads[1]), CG_I(g.dil[0]), CG_I(g.dil[1]), CG_I(g.groups));
   } else {
     CALL("dyk_conv2d_f", V(0), V(1), b, Y, CG_I(g.N), CG_I(g.H), CG_I(g.W),
-         CG_I(g.C), CG_I(g.OC), CG_I(g.KH), CG_I(g.KW), CG_I(g.CG),
-         CG_I(g.OH), CG_I(g.OW), CG_I(g.strides[0]), CG_I(g.strides[1]),
-         CG_I(g.pads[0]), CG_I(g.pads[1]), CG_I(g.dil[0]), CG_I(g.dil[1]),
-         CG_I(g.groups));
+         CG_I(g.C), CG_I(g.OC), CG_I(g.KH), CG_I(g.KW), CG_I(g.CG), CG_I(g.OH),
+         CG_I(g.OW), CG_I(g.strides[0]), CG_I(g.strides[1]), CG_I(g.pads[0]),
+         CG_I(g.pads[1]), CG_I(g.dil[0]), CG_I(g.dil[1]), CG_I(g.groups));
   }
   return 0;
 }
@@ -131,8 +130,8 @@ static int emit_matmul(Cg *cg, const DyOp *op, int is_int, DyDiag *d) {
     int64_t zw0;
     LLVMValueRef zw = weight_zps(cg, op, &zw0);
     CALL("dyk_matmul_i", V(0), E(0), CG_I(input_zp(op)), V(1), E(1), CG_P(zw),
-         CG_I(zw0), b, Y, EY, CG_I(g.M), CG_I(g.K), CG_I(g.N),
-         CG_I(g.batched), CG_I(g.rows));
+         CG_I(zw0), b, Y, EY, CG_I(g.M), CG_I(g.K), CG_I(g.N), CG_I(g.batched),
+         CG_I(g.rows));
   } else {
     CALL("dyk_matmul_f", V(0), V(1), b, Y, CG_I(g.M), CG_I(g.K), CG_I(g.N),
          CG_I(g.batched), CG_I(g.rows));
@@ -217,12 +216,10 @@ static int emit_pool(Cg *cg, const DyOp *op, int is_int, DyDiag *d) {
     DyPoolWindow w;
     dy_pool_window(&p, o < p.OH ? o : 0, o < p.OW ? o : 0, &w);
     if (o < p.OH)
-      memcpy(wh + 4 * o,
-             (int64_t[4]){w.h.start, w.h.lo, w.h.hi, w.h.padded},
+      memcpy(wh + 4 * o, (int64_t[4]){w.h.start, w.h.lo, w.h.hi, w.h.padded},
              4 * sizeof *wh);
     if (o < p.OW)
-      memcpy(ww + 4 * o,
-             (int64_t[4]){w.w.start, w.w.lo, w.w.hi, w.w.padded},
+      memcpy(ww + 4 * o, (int64_t[4]){w.w.start, w.w.lo, w.w.hi, w.w.padded},
              4 * sizeof *ww);
   }
   LLVMValueRef gh = dy_cg_i64s(cg, wh, (size_t)(4 * p.OH));
@@ -245,8 +242,7 @@ static int emit_global_avgpool(Cg *cg, const DyOp *op, int is_int) {
   const DyType *tx = &op->operands[0]->type;
   int64_t N = tx->dims[0], HW = tx->dims[1] * tx->dims[2], C = tx->dims[3];
   if (is_int)
-    CALL("dyk_global_avgpool_i", V(0), E(0), Y, EY, CG_I(N), CG_I(HW),
-         CG_I(C));
+    CALL("dyk_global_avgpool_i", V(0), E(0), Y, EY, CG_I(N), CG_I(HW), CG_I(C));
   else
     CALL("dyk_global_avgpool_f", V(0), Y, CG_I(N), CG_I(HW), CG_I(C));
   return 0;
@@ -376,8 +372,8 @@ static int emit_move(Cg *cg, const DyOp *op, DyDiag *d) {
                    LLVMBuildGEP2(cg->b, cg->i8, srcs, &idx, 1, ""));
   }
   LLVMValueRef rt = dy_cg_i64s(cg, runs, (size_t)(4 * nruns));
-  CALL("dyk_move_runs", CG_P(y), CG_P(srcs), CG_P(rt), CG_I(nruns),
-       CG_I(es), CG_P(fg));
+  CALL("dyk_move_runs", CG_P(y), CG_P(srcs), CG_P(rt), CG_I(nruns), CG_I(es),
+       CG_P(fg));
   rc = 0;
 done:
   free(so);

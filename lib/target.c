@@ -72,8 +72,10 @@ static int arch_of(const char *triple, DyArch *out) {
   static const struct {
     const char *name;
     DyArch a;
-  } names[] = {{"x86_64", DY_ARCH_X86_64},   {"amd64", DY_ARCH_X86_64},
-               {"aarch64", DY_ARCH_AARCH64}, {"arm64", DY_ARCH_AARCH64},
+  } names[] = {{"x86_64", DY_ARCH_X86_64},
+               {"amd64", DY_ARCH_X86_64},
+               {"aarch64", DY_ARCH_AARCH64},
+               {"arm64", DY_ARCH_AARCH64},
                {"riscv64", DY_ARCH_RISCV64}};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strlen(names[i].name) == n && strncmp(triple, names[i].name, n) == 0) {
@@ -149,7 +151,9 @@ static void derive(DyTarget *t) {
       t->dot |= DY_DOT_VPDPBUSD;
     if (f & DY_FEAT_AVX2)
       t->dot |= DY_DOT_PMADDUBSW;
-    t->vector_bits = (f & DY_FEAT_AVX512BW) ? 512 : (f & DY_FEAT_AVX2) ? 256 : 128;
+    t->vector_bits = (f & DY_FEAT_AVX512BW) ? 512
+                     : (f & DY_FEAT_AVX2)   ? 256
+                                            : 128;
     break;
   case DY_ARCH_AARCH64:
     if (f & DY_FEAT_NEON)
@@ -163,7 +167,7 @@ static void derive(DyTarget *t) {
   case DY_ARCH_RISCV64:
     if (f & DY_FEAT_RV_V)
       t->dot |= DY_DOT_VWMACC;
-    t->vector_bits = !(f & DY_FEAT_RV_V)        ? 64
+    t->vector_bits = !(f & DY_FEAT_RV_V)     ? 64
                      : (f & DY_FEAT_ZVL256B) ? 256
                                              : 128;
     break;
@@ -296,9 +300,8 @@ int dy_target_init_host(DyTarget *t, const char *triple, const char *cpu,
 }
 
 void dy_target_describe(const DyTarget *t, char *buf, size_t n) {
-  static const char *const dots[] = {"pmaddubsw", "vpdpbusd", "smull",
-                                     "sdot",      "usdot",    "smmla",
-                                     "vwmacc"};
+  static const char *const dots[] = {"pmaddubsw", "vpdpbusd", "smull", "sdot",
+                                     "usdot",     "smmla",    "vwmacc"};
   char dl[128] = "";
   for (int i = 0; i < 7; i++)
     if (t->dot & (1u << i))

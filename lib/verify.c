@@ -452,8 +452,7 @@ static void check_graph_attrs(const DyGraph *g, DyDiag *d) {
                  "graph declares level \"%s\" but is not integer-only:", a->s);
         dy_verify_integer_only(g, d);
       }
-    } else if (strcmp(a->name, "target") == 0 ||
-               strcmp(a->name, "cpu") == 0 ||
+    } else if (strcmp(a->name, "target") == 0 || strcmp(a->name, "cpu") == 0 ||
                strcmp(a->name, "features") == 0) {
       if (a->kind != DY_ATTR_STR)
         dy_error(d, loc, "graph '%s' must be a string", a->name);

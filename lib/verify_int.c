@@ -129,8 +129,9 @@ int dy_verify_integer_only(const DyGraph *g, DyDiag *d) {
 /* --- levels --- */
 
 DyIRLevel dy_graph_level(const DyGraph *g) {
-  /* a graph lowered for a target (lower-target) */
-  if (dy_graph_attr(g, "target"))
+  /* a graph lowered for a target (lower-target declares it) */
+  const DyAttr *lv = dy_graph_attr(g, "level");
+  if (lv && lv->kind == DY_ATTR_STR && strcmp(lv->s, "kernel") == 0)
     return DY_LEVEL_KERNEL;
   int quantized = 0;
   for (const DyOp *op = g->first; op && !quantized; op = op->next) {

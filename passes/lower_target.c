@@ -69,8 +69,8 @@ static const char *choose(const DyGraph *g, const DyOp *op, const DyTarget *t,
   case DY_OP_QUANTIZE:
     if (!is_f32(tx) || !simple_quant(ty))
       break;
-    if (!tx->quant && op->operands[0]->def == NULL && nuses(g, op->operands[0]) == 1 &&
-        !is_output(g, op->operands[0]))
+    if (!tx->quant && op->operands[0]->def == NULL &&
+        nuses(g, op->operands[0]) == 1 && !is_output(g, op->operands[0]))
       return "entry.quantize";
     return "quantize";
   case DY_OP_DEQUANTIZE:
@@ -275,5 +275,5 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
 }
 
 const DyPassDef dy_pass_lower_target = {
-    "choose each op's kernel for the target and plan the workspace",
-    run_pass, 0, NULL, NULL};
+    "choose each op's kernel for the target and plan the workspace", run_pass,
+    0, NULL, NULL};

@@ -168,9 +168,9 @@ K void dyk_pool_i(const void *x, int ex, void *y, int ey, i64 N, i64 H, i64 W,
           i64 mx = INT64_MIN, sum = 0;
           for (i64 kh = h[1]; kh < h[2]; kh++)
             for (i64 kw = w[1]; kw < w[2]; kw++) {
-              i64 v = ld(x, ex,
-                         ((n * H + h[0] + kh * d0) * W + w[0] + kw * d1) * C +
-                             c);
+              i64 v =
+                  ld(x, ex,
+                     ((n * H + h[0] + kh * d0) * W + w[0] + kw * d1) * C + c);
               mx = v > mx ? v : mx;
               sum += v;
             }
@@ -430,14 +430,21 @@ static inline double exp_d(double x) {
     return 0.0;
   double kf = x * 1.4426950408889634;
   i64 k = (i64)(kf >= 0 ? kf + 0.5 : kf - 0.5);
-  double r = (x - (double)k * 0.6931471805599453) - (double)k * 2.3190468138462996e-17;
+  double r =
+      (x - (double)k * 0.6931471805599453) - (double)k * 2.3190468138462996e-17;
   double p = 1.0 / 6227020800.0;
-  static const double inv[] = {1.0 / 479001600.0, 1.0 / 39916800.0,
-                               1.0 / 3628800.0,   1.0 / 362880.0,
-                               1.0 / 40320.0,     1.0 / 5040.0,
-                               1.0 / 720.0,       1.0 / 120.0,
-                               1.0 / 24.0,        1.0 / 6.0,
-                               0.5,               1.0,
+  static const double inv[] = {1.0 / 479001600.0,
+                               1.0 / 39916800.0,
+                               1.0 / 3628800.0,
+                               1.0 / 362880.0,
+                               1.0 / 40320.0,
+                               1.0 / 5040.0,
+                               1.0 / 720.0,
+                               1.0 / 120.0,
+                               1.0 / 24.0,
+                               1.0 / 6.0,
+                               0.5,
+                               1.0,
                                1.0};
   for (int i = 0; i < 13; i++)
     p = p * r + inv[i];
