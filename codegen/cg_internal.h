@@ -15,8 +15,10 @@ typedef struct Cg {
   LLVMTypeRef i8, i32, i64, ptr;
   const DyGraph *g;
   const DyTarget *t;
-  LLVMValueRef in, ws;  /* the current function's inputs array, workspace */
-  LLVMValueRef *consts; /* per op id: the global of a const op's data */
+  LLVMValueRef in, ws;    /* the current function's inputs array, workspace */
+  const DyOp **const_ops; /* the graph's const ops, and the globals */
+  LLVMValueRef *consts;   /* holding their data (NULL until used) */
+  int nconsts;
 } Cg;
 
 /* A kernel argument: a pointer (p, NULL for a null pointer), an integer or

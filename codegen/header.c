@@ -43,11 +43,12 @@ static void describe(FILE *f, const char *prefix, const char *kind, int i,
   fprintf(f, "#define %s_BYTES %lld\n", up,
           (long long)(n * (int64_t)dy_elem_size(t->elem)));
   fprintf(f, "#define %s_TYPE \"%s\"\n", up, dy_elem_name(t->elem));
-  fprintf(f, "static const int64_t %s_%s%d_shape[%d] = {", prefix, kind, i,
-          t->rank ? t->rank : 1);
+  /* initializers, not arrays: a header of unused static arrays would warn
+   * in the user's -Wall build */
+  fprintf(f, "#define %s_SHAPE {", up);
   for (int k = 0; k < t->rank; k++)
     fprintf(f, "%s%lld", k ? ", " : "", (long long)t->dims[k]);
-  fprintf(f, "%s};\n", t->rank ? "" : "0");
+  fprintf(f, "}\n");
   const DyQuant *q = t->quant;
   if (q) {
     fprintf(f, "#define %s_QUANT_PARAMS %lld\n", up, (long long)q->nparams);
@@ -56,15 +57,13 @@ static void describe(FILE *f, const char *prefix, const char *kind, int i,
       fprintf(f, "#define %s_ZERO_POINT %lld\n", up,
               (long long)q->zero_points[0]);
     }
-    fprintf(f, "static const float %s_%s%d_scales[%lld] = {", prefix, kind, i,
-            (long long)q->nparams);
+    fprintf(f, "#define %s_SCALES {", up);
     for (int64_t k = 0; k < q->nparams; k++)
       fprintf(f, "%s%.9gf", k ? ", " : "", (double)(float)q->scales[k]);
-    fprintf(f, "};\nstatic const int32_t %s_%s%d_zero_points[%lld] = {", prefix,
-            kind, i, (long long)q->nparams);
+    fprintf(f, "}\n#define %s_ZERO_POINTS {", up);
     for (int64_t k = 0; k < q->nparams; k++)
       fprintf(f, "%s%lld", k ? ", " : "", (long long)q->zero_points[k]);
-    fprintf(f, "};\n");
+    fprintf(f, "}\n");
   }
   fprintf(f, "\n");
 }

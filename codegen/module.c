@@ -190,11 +190,13 @@ LLVMValueRef dy_cg_value(Cg *cg, const DyValue *v) {
   if (dy_cg_is_impl(v->def, "entry.quantize"))
     return load_slot(cg, cg->in, input_index(cg->g, v->def->operands[0]));
   if (v->def->kind == DY_OP_CONST) {
-    if (!cg->consts[v->def->id]) {
-      const DyConstData *cd = v->def->data;
-      cg->consts[v->def->id] = dy_cg_bytes(cg, cd->data, cd->nbytes);
-    }
-    return cg->consts[v->def->id];
+    for (int k = 0; k < cg->nconsts; k++)
+      if (cg->const_ops[k] == v->def) {
+        if (!cg->consts[k])
+          cg->consts[k] =
+              dy_cg_bytes(cg, v->def->data->data, v->def->data->nbytes);
+        return cg->consts[k];
+      }
   }
   const DyAttr *a = dy_value_attr(v, "offset");
   return offset_ptr(cg, cg->ws, a ? a->i : 0);
@@ -443,12 +445,15 @@ int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
   cg.ptr = LLVMPointerTypeInContext(cg.ctx, 0);
   cg.dl = LLVMCreateTargetDataLayout(tm);
   cg.consts = calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg.consts);
+  cg.const_ops = calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg.const_ops);
+  for (const DyOp *op = g->first; op && cg.const_ops; op = op->next)
+    if (op->kind == DY_OP_CONST)
+      cg.const_ops[cg.nconsts++] = op;
   LLVMSetTarget(cg.mod, t->triple);
   LLVMSetModuleDataLayout(cg.mod, cg.dl);
   int rc = 1;
-  DyGraph *numbered = (DyGraph *)g; /* ids only */
-  dy_graph_number(numbered);
-  if (!cg.consts || link_kernels(&cg, d) || build(&cg, prefix, d))
+  if (!cg.consts || !cg.const_ops || link_kernels(&cg, d) ||
+      build(&cg, prefix, d))
     goto done;
   char *err = NULL;
   if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &err)) {
@@ -493,6 +498,7 @@ int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
     rc = dy_cg_write_header(g, t, prefix, header, d);
 done:
   free(cg.consts);
+  free(cg.const_ops);
   LLVMDisposeBuilder(cg.b);
   LLVMDisposeModule(cg.mod);
   LLVMDisposeTargetData(cg.dl);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dyad/codegen.h"
 #include "dyad/diag_verify.h"
 #include "dyad/fileio.h"
 #include "dyad/onnx.h"
@@ -42,6 +43,11 @@ static void usage(FILE *out) {
       "                         the side file F (referenced by its name)\n"
       "  --external-threshold N bytes above which constants go to the side\n"
       "                         file (default 1024)\n"
+      "  --target=TRIPLE        the target lower-target lowers for, as llc's\n"
+      "                         -mtriple (default: the host)\n"
+      "  --mcpu=CPU             its CPU (default: the triple's baseline, or\n"
+      "                         the host's CPU for the host)\n"
+      "  --mattr=+F1,-F2        features added to or removed from the CPU's\n"
       "  --layout=nhwc          ONNX: rank-4 inputs and outputs in NHWC\n"
       "  --inline-weights       print constants read from side files inline\n"
       "  --hex-threshold N      print constants of more than N elements as\n"
@@ -67,6 +73,8 @@ typedef struct Options {
   int nhwc_io;
   const char *ext_path;
   size_t ext_threshold, hex_threshold;
+  const char *triple, *cpu, *mattr; /* --target, --mcpu, --mattr */
+  const DyTarget *target;           /* what they name, or the host */
 } Options;
 
 static int parse_size(const char *s, size_t *out) {
@@ -164,7 +172,7 @@ static int process(const Options *o, const char *file, const char *text,
     while (!rc && next_pass(&list, &pname, &n, opts, sizeof opts) > 0) {
       const DyPassInfo *pass = dy_pass_lookup(pname, n);
       DY_ASSERT(pass); /* checked in main */
-      if (dy_pass_run(pass, g, opts[0] ? opts : NULL, NULL, d)) {
+      if (dy_pass_run(pass, g, opts[0] ? opts : NULL, o->target, d)) {
         rc = 1;
         break;
       }
@@ -308,6 +316,12 @@ int main(int argc, char **argv) {
         dy_error(&d, none, "option '%s' needs a non-negative integer", a);
         return 1;
       }
+    } else if (strncmp(a, "--target=", 9) == 0) {
+      o.triple = a + 9;
+    } else if (strncmp(a, "--mcpu=", 7) == 0) {
+      o.cpu = a + 7;
+    } else if (strncmp(a, "--mattr=", 8) == 0) {
+      o.mattr = a + 8;
     } else if (a[0] == '-' && a[1] != 0) {
       dy_error(&d, none, "unknown option '%s' (see --help)", a);
       return 1;
@@ -341,6 +355,11 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+
+  DyTarget target;
+  if (dy_cg_target_from_flags(&target, o.triple, o.cpu, o.mattr, &d))
+    return 1;
+  o.target = &target;
 
   size_t len;
   char *text = dy_read_file(o.input, &len, &d);

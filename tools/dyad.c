@@ -423,7 +423,7 @@ static int cmd_import(int argc, char **argv, DyDiag *d) {
 const DyadCommand dyad_cmd_run = {"run", cmd_run, usage_run};
 const DyadCommand dyad_cmd_import = {"import", cmd_import, usage_import};
 
-/* The commands, in --help order: `dyad compile` will be one more row. */
+/* The commands, in --help order. */
 static const DyadCommand *const commands[] = {
     &dyad_cmd_compile, &dyad_cmd_run, &dyad_cmd_import, &dyad_cmd_quantize,
     &dyad_cmd_report};
