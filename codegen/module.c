@@ -71,8 +71,12 @@ int dy_cg_target_from_flags(DyTarget *t, const char *triple, const char *cpu,
     if (dy_cg_host_target(t, d))
       return 1;
     if (mattr && *mattr) {
-      /* the host with changes: host features, then the user's */
-      char all[1024];
+      /* the host with changes: host features, then the user's, which must
+       * be features dyad knows (the host's own may not be) */
+      DyTarget check;
+      if (dy_target_init(&check, t->triple, NULL, mattr, d, none))
+        return 1;
+      char all[8192];
       snprintf(all, sizeof all, "%s,%s", t->features, mattr);
       DyTarget h = *t;
       return dy_target_init_host(t, h.triple, h.cpu, all, d, none);

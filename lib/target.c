@@ -236,7 +236,7 @@ static int init(DyTarget *t, const char *triple, const char *cpu,
   if (t->arch == DY_ARCH_AARCH64)
     enable(t->arch, find_feature(t->arch, "neon", 4), on);
   /* the list: +name or -name, comma-separated */
-  char unknown[512] = "";
+  char unknown[4096] = "";
   for (const char *p = mattr ? mattr : ""; *p;) {
     size_t n = strcspn(p, ",");
     if (n == 0) {

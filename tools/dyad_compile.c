@@ -124,7 +124,9 @@ static int cmd_compile(int argc, char **argv, DyDiag *d) {
     if (bad)
       goto done;
   }
-  hdr = o.emit == DY_EMIT_OBJ ? header_path(out) : NULL;
+  /* the header goes beside the object; an object on stdout has none */
+  hdr =
+      o.emit == DY_EMIT_OBJ && strcmp(out, "-") != 0 ? header_path(out) : NULL;
   if (hdr && strcmp(hdr, out) == 0) {
     dy_error(d, none, "compile: the output '%s' would be its own header", out);
     goto done;

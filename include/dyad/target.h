@@ -60,14 +60,14 @@ typedef struct DyTargetCost {
 typedef struct DyTarget {
   char triple[64]; /* as given, or LLVM's host triple */
   DyArch arch;
-  char cpu[48];       /* as LLVM names it ("x86-64", "cortex-a53") */
-  char features[512]; /* the LLVM feature string ("+avx2,+fma,-avx512f") */
-  unsigned feat;      /* DY_FEAT_* the kernels choose by */
-  unsigned dot;       /* DY_DOT_* available */
-  int vector_bits;    /* the widest integer vector: 128, 256, 512; RISC-V V
-                         the minimum VLEN it is correct for (128); 64 for
-                         scalar code (general registers) */
-  int l1d_kb, l2_kb;  /* data cache sizes the tiling assumes */
+  char cpu[48];        /* as LLVM names it ("x86-64", "cortex-a53") */
+  char features[4096]; /* the LLVM feature string ("+avx2,+fma,-avx512f") */
+  unsigned feat;       /* DY_FEAT_* the kernels choose by */
+  unsigned dot;        /* DY_DOT_* available */
+  int vector_bits;     /* the widest integer vector: 128, 256, 512; RISC-V V
+                          the minimum VLEN it is correct for (128); 64 for
+                          scalar code (general registers) */
+  int l1d_kb, l2_kb;   /* data cache sizes the tiling assumes */
   DyTargetCost cost;
 } DyTarget;
 
