@@ -21,6 +21,9 @@ typedef struct Cg {
   int nconsts;
 } Cg;
 
+/* The address of byte `off` of the workspace in the current function. */
+LLVMValueRef dy_cg_workspace(Cg *cg, int64_t off);
+
 /* A kernel argument: a pointer (p, NULL for a null pointer), an integer or
  * a floating-point number, converted to the parameter's type. */
 typedef struct CgArg {
@@ -54,7 +57,8 @@ int dy_cg_emit_dequantize(Cg *cg, const DyOp *op, LLVMValueRef x,
 int dy_cg_write_header(const DyGraph *g, const DyTarget *t, const char *prefix,
                        const char *path, DyDiag *d);
 
-/* The embedded kernel bitcode for an architecture (built by CMake). */
-const unsigned char *dy_cg_kernel_bitcode(DyArch a, size_t *len);
+/* The i-th embedded kernel bitcode file for an architecture (built by
+ * CMake from codegen/kernels/); NULL past the last. */
+const unsigned char *dy_cg_kernel_bitcode(DyArch a, int i, size_t *len);
 
 #endif

@@ -206,6 +206,10 @@ LLVMValueRef dy_cg_value(Cg *cg, const DyValue *v) {
   return offset_ptr(cg, cg->ws, a ? a->i : 0);
 }
 
+LLVMValueRef dy_cg_workspace(Cg *cg, int64_t off) {
+  return offset_ptr(cg, cg->ws, off);
+}
+
 /* Calls kernel `name` with args converted to its parameter types. */
 void dy_cg_call(Cg *cg, const char *name, int n, const CgArg *args) {
   LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
@@ -249,25 +253,28 @@ void dy_cg_symbol_prefix(const DyGraph *g, const char *name, char *buf,
   make_c_ident(name && *name ? name : g->name, buf, n);
 }
 
-/* The kernel library for t's architecture, linked into cg->mod; every
- * kernel internal, always inlined, compiled for t's CPU and features. */
+/* The kernel library for t's architecture (each embedded bitcode file),
+ * linked into cg->mod; every kernel internal, always inlined, compiled for
+ * t's CPU and features. */
 static int link_kernels(Cg *cg, DyDiag *d) {
   size_t len;
-  const unsigned char *bc = dy_cg_kernel_bitcode(cg->t->arch, &len);
-  LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRange(
-      (const char *)bc, len, "dyad-kernels", 0);
-  LLVMModuleRef km;
-  if (LLVMParseBitcodeInContext2(cg->ctx, mb, &km)) {
+  const unsigned char *bc;
+  for (int i = 0; (bc = dy_cg_kernel_bitcode(cg->t->arch, i, &len)); i++) {
+    LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRange(
+        (const char *)bc, len, "dyad-kernels", 0);
+    LLVMModuleRef km;
+    if (LLVMParseBitcodeInContext2(cg->ctx, mb, &km)) {
+      LLVMDisposeMemoryBuffer(mb);
+      dy_error(d, (DyLoc){0}, "the embedded kernel library does not load");
+      return 1;
+    }
     LLVMDisposeMemoryBuffer(mb);
-    dy_error(d, (DyLoc){0}, "the embedded kernel library does not load");
-    return 1;
-  }
-  LLVMDisposeMemoryBuffer(mb);
-  LLVMSetTarget(km, cg->t->triple);
-  LLVMSetModuleDataLayout(km, cg->dl);
-  if (LLVMLinkModules2(cg->mod, km)) {
-    dy_error(d, (DyLoc){0}, "the kernel library does not link");
-    return 1;
+    LLVMSetTarget(km, cg->t->triple);
+    LLVMSetModuleDataLayout(km, cg->dl);
+    if (LLVMLinkModules2(cg->mod, km)) {
+      dy_error(d, (DyLoc){0}, "the kernel library does not link");
+      return 1;
+    }
   }
   unsigned inl = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
   for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f;
@@ -278,9 +285,33 @@ static int link_kernels(Cg *cg, DyDiag *d) {
     LLVMSetVisibility(f, LLVMDefaultVisibility);
     LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
                             LLVMCreateEnumAttribute(cg->ctx, inl, 0));
-    dy_cg_set_target_attrs(cg, f);
   }
   return 0;
+}
+
+/* Deletes the kernels the model does not call (to a fixed point: kernels
+ * call helpers), then compiles the rest for t's CPU and features. The
+ * unused ones must go first: a kernel for instructions t lacks (vpdpbusd
+ * on an AVX2 machine) cannot be selected once given t's features, and
+ * -O0 would not remove it. */
+static void drop_unused_kernels(Cg *cg) {
+  for (int changed = 1; changed;) {
+    changed = 0;
+    LLVMValueRef f = LLVMGetFirstFunction(cg->mod);
+    while (f) {
+      LLVMValueRef next = LLVMGetNextFunction(f);
+      if (!LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMInternalLinkage &&
+          !LLVMGetFirstUse(f)) {
+        LLVMDeleteFunction(f);
+        changed = 1;
+      }
+      f = next;
+    }
+  }
+  for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f;
+       f = LLVMGetNextFunction(f))
+    if (!LLVMIsDeclaration(f))
+      dy_cg_set_target_attrs(cg, f);
 }
 
 void dy_cg_set_target_attrs(Cg *cg, LLVMValueRef f) {
@@ -459,6 +490,7 @@ int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
   if (!cg.consts || !cg.const_ops || link_kernels(&cg, d) ||
       build(&cg, prefix, d))
     goto done;
+  drop_unused_kernels(&cg);
   char *err = NULL;
   if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &err)) {
     dy_error(d, g->loc, "internal error: the generated module is invalid: %s",

@@ -10,6 +10,7 @@
 #include "dyad/interp.h"
 #include "dyad/requant.h"
 #include "dyad/shape.h"
+#include "dyad/target.h"
 
 static int64_t prod(const int64_t *dims, int from, int to) {
   int64_t p = 1;
@@ -97,6 +98,95 @@ static LLVMValueRef weight_zps(Cg *cg, const DyOp *op, int64_t *zw0) {
     return NULL;
   }
   return dy_cg_i32s(cg, q->zero_points, (size_t)q->nparams);
+}
+
+/* --- dot-product kernels (codegen/kernels/dot.c) --- */
+
+static const DyDotKernel *dot_kernel(const DyOp *op) {
+  const DyAttr *a = dy_op_attr(op, "impl");
+  return a && a->kind == DY_ATTR_STR ? dy_dot_kernel(a->s) : NULL;
+}
+
+/* The requant computed by op's dot kernel ("fused"), or NULL. */
+static const DyOp *fused_requant(const DyOp *op) {
+  for (const DyOp *u = op->next; u; u = u->next)
+    if (u->noperands && u->operands[0] == op->results[0] &&
+        dy_cg_is_impl(u, "fused"))
+      return u;
+  return NULL;
+}
+
+/* The const value named by op's `packed`. */
+static const DyValue *packed_value(const Cg *cg, const DyOp *op, DyDiag *d) {
+  const DyAttr *a = dy_op_attr(op, "packed");
+  if (a && a->kind == DY_ATTR_STR)
+    for (const DyOp *c = cg->g->first; c; c = c->next)
+      if (c->kind == DY_OP_CONST && strcmp(c->results[0]->name, a->s) == 0 &&
+          c->results[0]->type.elem == DY_I8 && c->results[0]->type.rank == 1)
+        return c->results[0];
+  dy_error(d, op->loc,
+           "'%s' %%%s: 'packed' must name an i8 constant of the graph (the "
+           "weights lower-target packed)",
+           dy_op_name(op->kind), op->results[0]->name);
+  return NULL;
+}
+
+/* op (conv2d or matmul) on its dot kernel; rq: the requant it computes as
+ * its epilogue, or NULL for the i32 accumulator. */
+static int emit_dot(Cg *cg, const DyOp *op, const DyDotKernel *k,
+                    const DyOp *rq, DyDiag *d) {
+  int64_t N = 1, H = 1, W, C, OC, KH = 1, KW = 1, OH = 1, OW, s[2] = {1, 1},
+          p[2] = {0, 0}, dl[2] = {1, 1};
+  if (op->kind == DY_OP_CONV2D) {
+    DyConvGeom g;
+    if (dy_conv_geom(op, &g, d))
+      return 1;
+    N = g.N, H = g.H, W = g.W, C = g.C, OC = g.OC, KH = g.KH, KW = g.KW;
+    OH = g.OH, OW = g.OW;
+    s[0] = g.strides[0], s[1] = g.strides[1], p[0] = g.pads[0];
+    p[1] = g.pads[1], dl[0] = g.dil[0], dl[1] = g.dil[1];
+  } else {
+    DyMatmulGeom g;
+    if (dy_matmul_geom(op, &g, d))
+      return 1;
+    W = OW = g.M, C = g.K, OC = g.N; /* rows as a 1 x M image, 1x1 window */
+  }
+  const DyValue *packed = packed_value(cg, op, d);
+  if (!packed)
+    return 1;
+  const DyAttr *sc = dy_op_attr(op, "scratch");
+  if (!sc || sc->kind != DY_ATTR_INTS || sc->n != 2) {
+    dy_error(d, op->loc, "'%s' %%%s: no 'scratch' = [offset, bytes]",
+             dy_op_name(op->kind), op->results[0]->name);
+    return 1;
+  }
+  int x_u8 = op->operands[0]->type.elem == DY_U8;
+  unsigned flip =
+      (k->act == 'u' && !x_u8) || (k->act == 's' && x_u8) ? 0x80 : 0;
+  DyRequantParams rp;
+  memset(&rp, 0, sizeof rp);
+  rp.n = 1;
+  LLVMValueRef mult = NULL, shift = NULL, scale = NULL;
+  if (rq) {
+    if (dy_requant_get(rq, &rp, d))
+      return 1;
+    if (rp.is_float) {
+      scale = dy_cg_f64s(cg, rp.scale, (size_t)rp.n);
+    } else {
+      mult = dy_cg_i64s(cg, rp.multiplier, (size_t)rp.n);
+      shift = dy_cg_i64s(cg, rp.shift, (size_t)rp.n);
+    }
+  }
+  const DyValue *out = rq ? rq->results[0] : op->results[0];
+  CALL(k->symbol, V(0), E(0), CG_I(flip), CG_P(dy_cg_value(cg, packed)),
+       CG_P(dy_cg_value(cg, out)), CG_I(out->type.elem),
+       CG_P(dy_cg_workspace(cg, sc->ints[0])), CG_I(N), CG_I(H), CG_I(W),
+       CG_I(C), CG_I(OC), CG_I(KH), CG_I(KW), CG_I(OH), CG_I(OW), CG_I(s[0]),
+       CG_I(s[1]), CG_I(p[0]), CG_I(p[1]), CG_I(dl[0]), CG_I(dl[1]),
+       CG_I(input_zp(op)), CG_I(rp.n), CG_I(rp.input_zp), CG_I(rp.output_zp),
+       CG_P(mult), CG_P(shift), CG_I(rp.rounding), CG_I(rp.clamp[0]),
+       CG_I(rp.clamp[1]), CG_P(scale));
+  return 0;
 }
 
 static int emit_conv(Cg *cg, const DyOp *op, int is_int, DyDiag *d) {
@@ -270,6 +360,18 @@ static int emit_softmax(Cg *cg, const DyOp *op, int is_int, DyDiag *d) {
 }
 
 static int emit_requant(Cg *cg, const DyOp *op, DyDiag *d) {
+  if (dy_cg_is_impl(op, "fused")) {
+    const DyOp *p = op->operands[0]->def;
+    const DyDotKernel *k = p ? dot_kernel(p) : NULL;
+    if (!k) {
+      dy_error(d, op->loc,
+               "requant %%%s is 'fused' but its operand is not computed by "
+               "a dot-product kernel",
+               op->results[0]->name);
+      return 1;
+    }
+    return emit_dot(cg, p, k, op, d);
+  }
   DyRequantParams rp;
   if (dy_requant_get(op, &rp, d))
     return 1;
@@ -390,6 +492,9 @@ int dy_cg_emit_op(Cg *cg, const DyOp *op, DyDiag *d) {
     return 1;
   }
   int is_int = strcmp(a->s, "generic.int") == 0;
+  const DyDotKernel *k = dy_dot_kernel(a->s);
+  if (k && (op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL))
+    return fused_requant(op) ? 0 : emit_dot(cg, op, k, NULL, d);
   switch (op->kind) {
   case DY_OP_CONV2D:
     return emit_conv(cg, op, is_int, d);

@@ -309,3 +309,40 @@ void dy_target_describe(const DyTarget *t, char *buf, size_t n) {
   snprintf(buf, n, "%s cpu=%s vector=%d dot=%s", dy_arch_name(t->arch), t->cpu,
            t->vector_bits, *dl ? dl : "none");
 }
+
+/* --- dot-product kernels (codegen/kernels/dot.c) --- */
+
+static const DyDotKernel dot_kernels[] = {
+    {"vpdpbusd.512", "dyk_dot_vpdpbusd_512", DY_ARCH_X86_64,
+     DY_FEAT_AVX512F | DY_FEAT_AVX512BW | DY_FEAT_AVX512VNNI, DY_DOT_VPDPBUSD,
+     16, 4, 1, 0, 'u', -128, 127},
+    {"vpdpbusd.256", "dyk_dot_vpdpbusd_256", DY_ARCH_X86_64,
+     DY_FEAT_AVX2 | DY_FEAT_AVXVNNI, DY_DOT_VPDPBUSD, 8, 4, 1, 0, 'u', -128,
+     127},
+    {"vpmaddubsw", "dyk_dot_vpmaddubsw", DY_ARCH_X86_64, DY_FEAT_AVX2,
+     DY_DOT_PMADDUBSW, 8, 4, 1, 0, 'u', -64, 64},
+    {"vpmaddwd", "dyk_dot_vpmaddwd", DY_ARCH_X86_64, DY_FEAT_AVX2,
+     DY_DOT_PMADDUBSW, 8, 2, 1, 1, 0, -128, 127},
+    {"smmla", "dyk_dot_smmla", DY_ARCH_AARCH64, DY_FEAT_I8MM, DY_DOT_SMMLA, 8,
+     8, 2, 0, 's', -128, 127},
+    {"usdot", "dyk_dot_usdot", DY_ARCH_AARCH64, DY_FEAT_I8MM, DY_DOT_USDOT, 16,
+     4, 1, 0, 'u', -128, 127},
+    {"sdot", "dyk_dot_sdot", DY_ARCH_AARCH64, DY_FEAT_DOTPROD, DY_DOT_SDOT, 16,
+     4, 1, 0, 's', -128, 127},
+    {"smull", "dyk_dot_smull", DY_ARCH_AARCH64, DY_FEAT_NEON, DY_DOT_SMULL, 1,
+     16, 1, 0, 's', -128, 127},
+    {"vwmacc", "dyk_dot_vwmacc", DY_ARCH_RISCV64, DY_FEAT_RV_V, DY_DOT_VWMACC,
+     1, 8, 1, 0, 's', -128, 127},
+};
+
+const DyDotKernel *dy_dot_kernels(int *n) {
+  *n = (int)(sizeof dot_kernels / sizeof dot_kernels[0]);
+  return dot_kernels;
+}
+
+const DyDotKernel *dy_dot_kernel(const char *impl) {
+  for (size_t i = 0; i < sizeof dot_kernels / sizeof dot_kernels[0]; i++)
+    if (strcmp(dot_kernels[i].impl, impl) == 0)
+      return &dot_kernels[i];
+  return NULL;
+}

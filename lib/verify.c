@@ -245,6 +245,26 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
       }
       continue;
     }
+    /* a dot kernel's `packed` weights (a const's name) and `scratch`
+     * ([offset, bytes] of the workspace) */
+    if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
+        (strcmp(op->attrs[i].name, "packed") == 0 ||
+         strcmp(op->attrs[i].name, "scratch") == 0)) {
+      const DyAttr *a = &op->attrs[i];
+      int is_packed = a->name[0] == 'p';
+      if (is_packed ? a->kind != DY_ATTR_STR
+                    : a->kind != DY_ATTR_INTS || a->n != 2 || a->ints[0] < 0 ||
+                          a->ints[1] < 0) {
+        dy_error(d, a->loc.line ? a->loc : op->loc,
+                 is_packed ? "'packed' of '%s' must be a string (a constant's "
+                             "name)"
+                           : "'scratch' of '%s' must be [offset, bytes], "
+                             "both non-negative",
+                 dy_op_name(op->kind));
+        return 1;
+      }
+      continue;
+    }
     for (int k = 0; known[k]; k++)
       ok |= strcmp(known[k], op->attrs[i].name) == 0;
     if (!ok) {

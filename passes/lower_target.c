@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "dyad/pass.h"
+#include "dyad/requant.h"
+#include "dyad/shape.h"
 #include "dyad/target.h"
 
 #define ALIGN 64
@@ -171,6 +173,201 @@ none:
   return NULL;
 }
 
+/* --- dot-product kernels (codegen/kernels/dot.c) --- */
+
+static void ignore(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
+  (void)ctx, (void)sev, (void)loc, (void)msg;
+}
+
+/* A sink for questions whose failure only means "no" (the op's real
+ * problems are the verifier's and the kernels' to report). */
+static void quiet_init(DyDiag *q) {
+  dy_diag_init(q);
+  q->fn = ignore;
+}
+
+/* The one op reading v, or NULL. */
+static DyOp *sole_user(const DyGraph *g, const DyValue *v) {
+  DyOp *user = NULL;
+  for (DyOp *op = g->first; op; op = op->next)
+    for (int i = 0; i < op->noperands; i++)
+      if (op->operands[i] == v) {
+        if (user)
+          return NULL;
+        user = op;
+      }
+  return user;
+}
+
+/* What a dot kernel needs to know of a conv2d or matmul. */
+typedef struct DotLayer {
+  int64_t rows, K, OC; /* output pixels (or matrix rows), reduction, channels */
+  const DyValue *w;
+  int64_t zx;     /* the input zero point: padding and compensation */
+  int x_unsigned; /* x is u8 */
+  int wlo, whi;   /* range of w - zw */
+} DotLayer;
+
+static int64_t weight(const DyOp *op, const DotLayer *l, int64_t oc,
+                      int64_t k) {
+  const DyValue *w = l->w;
+  int64_t i = op->kind == DY_OP_CONV2D ? oc * l->K + k : k * l->OC + oc;
+  const DyQuant *q = w->type.quant;
+  int64_t zw = !q ? 0 : q->zero_points[q->nparams > 1 ? oc : 0];
+  return dy_load_int(w->def->data->data, w->type.elem, i) - zw;
+}
+
+/* Whether op can run on a dot kernel: integer form into i32, u8 or i8
+ * activations, constant weights of at most 8 bits and a constant bias, one
+ * group (conv2d), one weight matrix (matmul). Fills l. */
+static int dot_layer(const DyOp *op, DotLayer *l) {
+  const DyType *tx = &op->operands[0]->type, *ty = &op->results[0]->type;
+  const DyValue *w = op->operands[1];
+  if ((op->kind != DY_OP_CONV2D && op->kind != DY_OP_MATMUL) ||
+      ty->elem != DY_I32 || ty->quant ||
+      (tx->elem != DY_I8 && tx->elem != DY_U8) || !w->def ||
+      w->def->kind != DY_OP_CONST || !w->def->data)
+    return 0;
+  switch (w->type.elem) {
+  case DY_I8:
+  case DY_U8:
+  case DY_I4:
+  case DY_U4:
+  case DY_I2:
+  case DY_U2:
+    break;
+  default:
+    return 0;
+  }
+  if (w->type.quant && w->type.quant->kind == DY_QUANT_BLOCKED)
+    return 0;
+  if (op->noperands == 3 &&
+      (!op->operands[2]->def || op->operands[2]->def->kind != DY_OP_CONST ||
+       op->operands[2]->type.elem != DY_I32))
+    return 0;
+  DyDiag quiet;
+  quiet_init(&quiet);
+  int ok = 1;
+  if (op->kind == DY_OP_CONV2D) {
+    DyConvGeom g;
+    ok = !dy_conv_geom(op, &g, &quiet) && g.groups == 1;
+    if (ok) {
+      l->rows = g.N * g.OH * g.OW;
+      l->K = g.KH * g.KW * g.C;
+      l->OC = g.OC;
+    }
+  } else {
+    DyMatmulGeom g;
+    ok = !dy_matmul_geom(op, &g, &quiet) && !g.batched;
+    if (ok) {
+      l->rows = g.M;
+      l->K = g.K;
+      l->OC = g.N;
+    }
+  }
+  dy_diag_fini(&quiet);
+  if (!ok)
+    return 0;
+  l->w = w;
+  const DyAttr *izp = dy_op_attr(op, "input_zp");
+  l->zx = izp ? izp->i : tx->quant ? tx->quant->zero_points[0] : 0;
+  l->x_unsigned = tx->elem == DY_U8;
+  int64_t lo = 0, hi = 0;
+  for (int64_t oc = 0; oc < l->OC; oc++)
+    for (int64_t k = 0; k < l->K; k++) {
+      int64_t v = weight(op, l, oc, k);
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+  if (lo < -128 || hi > 127)
+    return 0;
+  l->wlo = (int)lo;
+  l->whi = (int)hi;
+  return 1;
+}
+
+/* The best dot kernel of t for the layer: the table's order is the
+ * preference (dy_dot_kernels). */
+static const DyDotKernel *choose_dot(const DyTarget *t, const DotLayer *l) {
+  int n;
+  const DyDotKernel *k = dy_dot_kernels(&n);
+  for (int i = 0; i < n; i++) {
+    if (k[i].arch != t->arch || (k[i].needs & ~t->feat) || l->wlo < k[i].wmin ||
+        l->whi > k[i].wmax || l->rows < k[i].rows)
+      continue;
+    /* usdot is for u8 activations; s8 ones go to sdot when it exists */
+    if (k[i].dot == DY_DOT_USDOT && !l->x_unsigned &&
+        (t->feat & DY_FEAT_DOTPROD))
+      continue;
+    return &k[i];
+  }
+  return NULL;
+}
+
+static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* The blob the kernel reads (codegen/kernels/dot.c): OCp compensated i32
+ * biases, 64-byte padded, then the weights in NR x KR blocks. */
+static DyValue *pack(DyGraph *g, DyOp *op, const DotLayer *l,
+                     const DyDotKernel *k) {
+  int64_t OCp = round_up(l->OC, k->nr), Kp = round_up(l->K, k->kr);
+  int64_t bb = round_up(OCp * 4, 64), size = bb + OCp * Kp;
+  unsigned char *blob = calloc((size_t)size, 1);
+  if (!blob)
+    return NULL;
+  int flip =
+      (k->act == 'u' && !l->x_unsigned) || (k->act == 's' && l->x_unsigned);
+  int64_t ox = !flip ? 0 : l->x_unsigned ? -128 : 128;
+  const DyValue *b = op->noperands == 3 ? op->operands[2] : NULL;
+  for (int64_t oc = 0; oc < l->OC; oc++) {
+    uint32_t colsum = 0;
+    for (int64_t kk = 0; kk < l->K; kk++) {
+      int64_t v = weight(op, l, oc, kk);
+      colsum += (uint32_t)v;
+      int64_t nb = oc / k->nr, j = oc % k->nr, gi = kk / k->kr, r = kk % k->kr;
+      blob[bb + ((nb * (Kp / k->kr) + gi) * k->nr + j) * k->kr + r] =
+          (unsigned char)(int8_t)v;
+    }
+    uint32_t bias =
+        b ? (uint32_t)dy_load_int(b->def->data->data, DY_I32, oc) : 0;
+    bias -= (uint32_t)(l->zx + ox) * colsum;
+    for (int i = 0; i < 4; i++) /* little-endian, as every target */
+      blob[oc * 4 + i] = (unsigned char)(bias >> (8 * i));
+  }
+  char base[200];
+  snprintf(base, sizeof base, "%s_%s", l->w->name, k->symbol + 8);
+  DyType t = {0};
+  t.elem = DY_I8;
+  t.rank = 1;
+  t.dims[0] = size;
+  DyValue *v = dy_build_const(g, op, base, t, blob, DY_FORM_HEX);
+  free(blob);
+  return v;
+}
+
+/* Bytes of work space the kernel needs beside its result: accumulators and
+ * gathered rows (codegen/kernels/dot.c). */
+static int64_t dot_scratch(const DotLayer *l, const DyDotKernel *k) {
+  int64_t OCp = round_up(l->OC, k->nr), Kp = round_up(l->K, k->kr);
+  return k->rows * (OCp * 4 + Kp * (k->wide ? 2 : 1));
+}
+
+/* A requant of the i32 result that the dot kernel computes as its
+ * epilogue: the result's only reader, on its last axis or per tensor. */
+static DyOp *fusable_requant(const DyGraph *g, const DyOp *op) {
+  const DyValue *v = op->results[0];
+  DyOp *u = sole_user(g, v);
+  if (!u || u->kind != DY_OP_REQUANT || is_output(g, v))
+    return NULL;
+  DyDiag quiet;
+  quiet_init(&quiet);
+  DyRequantParams rp;
+  int ok = !dy_requant_get(u, &rp, &quiet) &&
+           (rp.n == 1 || rp.axis == v->type.rank - 1);
+  dy_diag_fini(&quiet);
+  return ok ? u : NULL;
+}
+
 /* --- memory plan --- */
 
 typedef struct Block {
@@ -222,14 +419,35 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
       bad = 1;
       continue;
     }
+    DotLayer l;
+    const DyDotKernel *k = NULL;
+    if (strcmp(impl, "generic.int") == 0 && dot_layer(op, &l))
+      k = choose_dot(t, &l);
+    if (k) {
+      DyValue *pv = pack(g, op, &l, k);
+      if (!pv) {
+        dy_error(d, op->loc, "out of memory");
+        return 1;
+      }
+      impl = k->impl;
+      dy_op_set_str(g, op, "packed", pv->name);
+    }
     if (op->kind != DY_OP_CONST)
       dy_op_set_str(g, op, "impl", impl);
   }
   if (bad)
     return 1;
+  /* a dot kernel applies the requant of its result as it stores */
+  for (DyOp *op = g->first; op; op = op->next) {
+    const DyAttr *a = dy_op_attr(op, "impl");
+    DyOp *rq = a && dy_dot_kernel(a->s) ? fusable_requant(g, op) : NULL;
+    if (rq)
+      dy_op_set_str(g, rq, "impl", "fused");
+  }
   int nvalues = dy_graph_number(g);
   int *last = malloc((size_t)(nvalues ? nvalues : 1) * sizeof *last);
-  Block *live = malloc((size_t)(nvalues ? nvalues : 1) * sizeof *live);
+  /* a block per value and per kernel scratch */
+  Block *live = malloc((size_t)(nvalues + g->nops + 1) * sizeof *live);
   if (!last || !live) {
     free(last);
     free(live);
@@ -243,6 +461,14 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
     const DyAttr *a = dy_op_attr(op, "impl");
     if (a && strcmp(a->s, "exit.dequantize") == 0)
       last[op->operands[0]->id] = g->nops;
+    /* a fused requant runs its producer: the producer's operands live
+     * until it */
+    if (a && strcmp(a->s, "fused") == 0) {
+      const DyOp *p = op->operands[0]->def;
+      for (int i = 0; i < p->noperands; i++)
+        if (last[p->operands[i]->id] < op->id)
+          last[p->operands[i]->id] = op->id;
+    }
   }
   int nlive = 0;
   int64_t total = 0;
@@ -262,6 +488,36 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
         if (live[i].end_t >= now)
           live[k++] = live[i];
       nlive = k;
+      /* a dot kernel's result feeding a fused requant is never stored;
+       * the kernel's scratch lives while it runs: at the requant when
+       * fused, else at the op */
+      const DyAttr *ru = NULL;
+      DyOp *user = sole_user(g, op->results[0]);
+      if (user)
+        ru = dy_op_attr(user, "impl");
+      const DyDotKernel *kern = a ? dy_dot_kernel(a->s) : NULL;
+      if (kern && ru && strcmp(ru->s, "fused") == 0)
+        continue;
+      DyOp *dotop = kern                              ? op
+                    : a && strcmp(a->s, "fused") == 0 ? op->operands[0]->def
+                                                      : NULL;
+      if (dotop) {
+        DotLayer l;
+        const DyDotKernel *dk = dy_dot_kernel(dy_op_attr(dotop, "impl")->s);
+        if (!dot_layer(dotop, &l)) {
+          dy_error(d, dotop->loc, "internal error: lost the dot layer");
+          free(last);
+          free(live);
+          return 1;
+        }
+        int64_t size = align_up(dot_scratch(&l, dk));
+        int64_t off = place(live, nlive, size);
+        live[nlive++] = (Block){off, size, op->id};
+        int64_t sc[2] = {off, size};
+        dy_op_set_ints(g, dotop, "scratch", 2, sc);
+        if (off + size > total)
+          total = off + size;
+      }
       for (int r = 0; r < op->nresults; r++) {
         DyValue *v = op->results[r];
         int overflow;

@@ -86,6 +86,28 @@ int dy_target_init_host(DyTarget *t, const char *triple, const char *cpu,
                         const char *host_features, DyDiag *d, DyLoc loc);
 
 /* The architecture's name ("x86_64", "aarch64", "riscv64"). */
+/* A dot-product kernel of codegen/kernels/dot.c: the integer conv2d (one
+ * group) and matmul with constant weights on one family of instructions.
+ * lower-target packs the weights for it (docs/codegen.md). */
+typedef struct DyDotKernel {
+  const char *impl;   /* the op's `impl`: "vpdpbusd.512", "sdot", ... */
+  const char *symbol; /* the kernel function: "dyk_dot_vpdpbusd_512" */
+  DyArch arch;
+  unsigned needs; /* DY_FEAT_* the target must have */
+  unsigned dot;   /* the DY_DOT_* instruction family it uses */
+  int nr, kr;     /* weight blocks: nr output channels by kr steps */
+  int rows;       /* output pixels per tile (2 for smmla) */
+  int wide;       /* rows of i16 (vpmaddwd) rather than bytes */
+  char act;       /* activations the instruction multiplies: 'u' u8, 's'
+                     s8 (the other kind is flipped by xor 0x80), 0 either */
+  int wmin, wmax; /* weights (less their zero point) it is exact for */
+} DyDotKernel;
+
+/* The dot-product kernels, all architectures. */
+const DyDotKernel *dy_dot_kernels(int *n);
+/* The one whose impl is `impl`, or NULL. */
+const DyDotKernel *dy_dot_kernel(const char *impl);
+
 const char *dy_arch_name(DyArch a);
 /* Writes a one-line description ("x86_64 cpu=znver5 vector=512
  * dot=vpdpbusd,pmaddubsw") into buf. */
