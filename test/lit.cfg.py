@@ -25,3 +25,25 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:
 # for AArch64 and RISC-V, with Debian's cross compilers under qemu-user
 # (scripts/install-deps.sh installs them; the tests fail without them).
 config.substitutions.append(("%cc", "cc"))
+
+# The x86 instructions this machine runs: code for a level it has runs
+# natively; AVX2 code otherwise runs under qemu-x86_64 -cpu max (QEMU 7.2
+# emulates AVX2, not AVX-512 or AVX-VNNI, whose runs need the hardware).
+cpu_flags = set()
+try:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                cpu_flags = set(line.split(":", 1)[1].split())
+                break
+except OSError:
+    pass
+if "avx2" in cpu_flags:
+    config.available_features.add("cpu-avx2")
+    config.substitutions.append(("%run-avx2", ""))
+else:
+    config.substitutions.append(("%run-avx2", "qemu-x86_64 -cpu max"))
+if {"avx2", "avx_vnni"} <= cpu_flags:
+    config.available_features.add("cpu-avxvnni")
+if {"avx512f", "avx512bw", "avx512_vnni"} <= cpu_flags:
+    config.available_features.add("cpu-avx512vnni")
