@@ -369,16 +369,31 @@ static int build(Cg *cg, const char *prefix, DyDiag *d) {
   const DyGraph *g = cg->g;
   char name[300];
   /* impl(in, ws): every op but the boundary ones */
-  LLVMValueRef impl =
-      add_function(cg, "dyad.impl", 0, LLVMVoidTypeInContext(cg->ctx), 2);
-  cg->in = LLVMGetParam(impl, 0);
-  cg->ws = LLVMGetParam(impl, 1);
+  LLVMTypeRef vt = LLVMVoidTypeInContext(cg->ctx);
+  LLVMValueRef impl = add_function(cg, "dyad.impl", 0, vt, 2);
+  LLVMBasicBlockRef impl_bb = LLVMGetInsertBlock(cg->b);
+  /* each op in a function of its own (never inlined) that its kernel is
+   * inlined into: the optimizer works layer by layer, so compile time
+   * grows linearly with the model, not with the square of one huge
+   * function */
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  int k = 0;
   for (const DyOp *op = g->first; op; op = op->next) {
     if (op->kind == DY_OP_CONST || dy_cg_is_impl(op, "entry.quantize") ||
         dy_cg_is_impl(op, "exit.dequantize"))
       continue;
+    snprintf(name, sizeof name, "dyad.op.%d", k++);
+    LLVMValueRef f = add_function(cg, name, 0, vt, 2);
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+    cg->in = LLVMGetParam(f, 0);
+    cg->ws = LLVMGetParam(f, 1);
     if (dy_cg_emit_op(cg, op, d))
       return 1;
+    LLVMBuildRetVoid(cg->b);
+    LLVMPositionBuilderAtEnd(cg->b, impl_bb);
+    LLVMValueRef args[2] = {LLVMGetParam(impl, 0), LLVMGetParam(impl, 1)};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(f), f, args, 2, "");
   }
   LLVMBuildRetVoid(cg->b);
 

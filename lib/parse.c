@@ -501,6 +501,22 @@ static void parse_op(Parser *p) {
     define(p, name_locs[i], op->results[i]->name, op->results[i]);
 }
 
+
+/* An array of n elements of size `size` in the graph's arena, grown to
+ * twice *cap (or *cap when old is NULL); a graph may have any number of
+ * results. */
+static void *grow(Parser *p, void *old, int n, int *cap, size_t size) {
+  int ncap = old ? *cap * 2 : *cap;
+  void *more = ncap > 0 ? dy_arena_try_alloc(p->g->arena, (size_t)ncap * size)
+                        : NULL;
+  if (!more)
+    FAIL(p, "out of memory for the graph's results");
+  if (old)
+    memcpy(more, old, (size_t)n * size);
+  *cap = ncap;
+  return more;
+}
+
 static void parse_graph(Parser *p) {
   dy_parse_skip_ws(p);
   DyLoc gloc = here(p);
@@ -538,12 +554,14 @@ static void parse_graph(Parser *p) {
   }
   advance(p);
   advance(p);
-  DyType rtypes[64];
-  int nrt = 0;
+  /* result types in the arena, doubling: a graph has any number of
+   * outputs */
+  int cap = 16, nrt = 0;
+  DyType *rtypes = grow(p, NULL, 0, &cap, sizeof *rtypes);
   if (dy_parse_accept(p, '(')) {
     do {
-      if (nrt == 64)
-        FAIL(p, "too many results");
+      if (nrt == cap)
+        rtypes = grow(p, rtypes, nrt, &cap, sizeof *rtypes);
       rtypes[nrt++] = parse_type(p);
     } while (dy_parse_accept(p, ','));
     dy_parse_expect(p, ')', "closing the result types");
@@ -582,13 +600,15 @@ static void parse_graph(Parser *p) {
                          "expected a result name (%%name) or 'return', got %s",
                          dy_parse_next_desc(p, buf, sizeof buf));
       }
-      DyValue *outs[64];
-      DyLoc olocs[64];
-      int no = 0;
+      int ocap = 16, lcap = 16, no = 0;
+      DyValue **outs = grow(p, NULL, 0, &ocap, sizeof *outs);
+      DyLoc *olocs = grow(p, NULL, 0, &lcap, sizeof *olocs);
       do {
         dy_parse_skip_ws(p);
-        if (no == 64)
-          FAIL(p, "too many results");
+        if (no == ocap) {
+          outs = grow(p, outs, no, &ocap, sizeof *outs);
+          olocs = grow(p, olocs, no, &lcap, sizeof *olocs);
+        }
         olocs[no] = here(p);
         outs[no++] = use(p);
       } while (dy_parse_accept(p, ','));

@@ -47,3 +47,9 @@ if {"avx2", "avx_vnni"} <= cpu_flags:
     config.available_features.add("cpu-avxvnni")
 if {"avx512f", "avx512bw", "avx512_vnni"} <= cpu_flags:
     config.available_features.add("cpu-avx512vnni")
+
+# Cases per target configuration of the random kernel tester
+# (test/CodeGen/ktest-*.test): 2000 unless DYAD_KTEST_CASES says otherwise
+# (.ci/run uses fewer in its sanitizer and Release rebuilds).
+config.substitutions.append(
+    ("%ktest-cases", os.environ.get("DYAD_KTEST_CASES", "2000")))
