@@ -501,14 +501,13 @@ static void parse_op(Parser *p) {
     define(p, name_locs[i], op->results[i]->name, op->results[i]);
 }
 
-
 /* An array of n elements of size `size` in the graph's arena, grown to
  * twice *cap (or *cap when old is NULL); a graph may have any number of
  * results. */
 static void *grow(Parser *p, void *old, int n, int *cap, size_t size) {
   int ncap = old ? *cap * 2 : *cap;
-  void *more = ncap > 0 ? dy_arena_try_alloc(p->g->arena, (size_t)ncap * size)
-                        : NULL;
+  void *more =
+      ncap > 0 ? dy_arena_try_alloc(p->g->arena, (size_t)ncap * size) : NULL;
   if (!more)
     FAIL(p, "out of memory for the graph's results");
   if (old)

@@ -29,7 +29,6 @@
 #include "dyad/requant.h"
 #include "dyad/text.h"
 
-
 /* --- random numbers (splitmix64) --- */
 
 static uint64_t rng_state;
@@ -46,7 +45,9 @@ static int64_t rnd(int64_t lo, int64_t hi) {
   return lo + (int64_t)(rnd64() % (uint64_t)(hi - lo + 1));
 }
 
-static double rndf(void) { return (double)(rnd64() >> 11) / 9007199254740992.0; }
+static double rndf(void) {
+  return (double)(rnd64() >> 11) / 9007199254740992.0;
+}
 
 static int chance(double p) { return rndf() < p; }
 
@@ -97,9 +98,9 @@ typedef struct Elem {
 } Elem;
 
 static const Elem E_I8 = {"i8", -128, 127}, E_U8 = {"u8", 0, 255},
-                  E_I16 = {"i16", -32768, 32767}, E_I32 = {"i32", INT32_MIN,
-                                                           INT32_MAX},
-                  E_I4 = {"i4", -8, 7}, E_U4 = {"u4", 0, 15};
+                  E_I16 = {"i16", -32768, 32767},
+                  E_I32 = {"i32", INT32_MIN, INT32_MAX}, E_I4 = {"i4", -8, 7},
+                  E_U4 = {"u4", 0, 15};
 
 /* A zero point: often an extreme of the range, else anywhere in it. */
 static int64_t rnd_zp(const Elem *e) {
@@ -220,7 +221,8 @@ static int add_requant(Case *c, const char *src, const int64_t *d, int rank,
   int64_t ozp = rnd_zp(oe), izp = chance(0.2) ? rnd(-1000, 1000) : 0;
   int mode = (int)rnd(0, no_f2i ? 3 : 4);
   int64_t n = per_channel ? d[rank - 1] : 1;
-  int64_t *M = malloc((size_t)n * sizeof *M), *S = malloc((size_t)n * sizeof *S);
+  int64_t *M = malloc((size_t)n * sizeof *M),
+          *S = malloc((size_t)n * sizeof *S);
   double *real = malloc((size_t)n * sizeof *real);
   int64_t smin = -31, smax = 29;
   if (mode < 4)
@@ -255,8 +257,7 @@ static int add_requant(Case *c, const char *src, const int64_t *d, int rank,
     if (chance(0.3)) {
       clo = rnd(oe->lo, (oe->lo + oe->hi) / 2);
       chi = rnd(clo, oe->hi);
-      bput(&c->body, ", clamp = [%lld, %lld]", (long long)clo,
-           (long long)chi);
+      bput(&c->body, ", clamp = [%lld, %lld]", (long long)clo, (long long)chi);
     }
     bput(&c->body, "} : %s\n", t.s);
     set_result(c, base, t.s);
@@ -316,8 +317,7 @@ static void weights_free(Weights *w) {
 }
 
 /* The activation operand of conv2d / matmul: type text, its zero point. */
-static const Elem *act_input(Case *c, const int64_t *d, int rank,
-                             int64_t *zx) {
+static const Elem *act_input(Case *c, const int64_t *d, int rank, int64_t *zx) {
   const Elem *e = rnd_act();
   Buf t = {0};
   if (chance(0.1)) {
@@ -402,8 +402,8 @@ static int gen_conv(Case *c) {
   double spread = sqrt((double)(KH * KW * C / groups)) * xs * ws / 6;
   int ok = 1;
   if (chance(0.7))
-    ok = add_requant(c, vname(c, "acc"), yd, 4, spread, chance(0.5), "y",
-                     rdesc, sizeof rdesc);
+    ok = add_requant(c, vname(c, "acc"), yd, 4, spread, chance(0.5), "y", rdesc,
+                     sizeof rdesc);
   else {
     Buf t = {0};
     type_text(&t, yd, 4, &E_I32, 0, 0);
@@ -515,7 +515,9 @@ static int gen_requant(Case *c) {
 static int gen_binary(Case *c) {
   int is_mul = chance(0.5);
   const Elem *e = chance(0.4) ? &E_I32 : chance(0.5) ? &E_I16 : &E_I8;
-  int64_t lim = is_mul ? (e == &E_I32 ? 40000 : e == &E_I16 ? 181 : 11)
+  int64_t lim = is_mul ? (e == &E_I32   ? 40000
+                          : e == &E_I16 ? 181
+                                        : 11)
                        : (e == &E_I32 ? (1 << 28) : e->hi / 2);
   int64_t d[4], a[4], b[4];
   int rank = rnd_shape(d), ra = rank, rb = rank - (int)rnd(0, rank - 1);
@@ -550,7 +552,7 @@ static int gen_pool(Case *c) {
   int kind = (int)rnd(0, 2);
   int64_t N = rnd(1, 2), H = rnd(1, 9), W = rnd(1, 9), C = rnd(1, 20);
   int64_t xd[4] = {N, H, W, C};
-  const Elem *e = kind == 0 ? rnd_act()
+  const Elem *e = kind == 0     ? rnd_act()
                   : chance(0.4) ? &E_I32
                   : chance(0.5) ? &E_I16
                                 : &E_I8;
@@ -568,8 +570,8 @@ static int gen_pool(Case *c) {
     snprintf(c->desc, sizeof c->desc, "global_avgpool %s %lldx%lldx%lldx%lld",
              e->name, (long long)N, (long long)H, (long long)W, (long long)C);
   } else {
-    int64_t k[2] = {rnd(1, 3), rnd(1, 3)}, s[2] = {rnd(1, 3), rnd(1, 3)},
-            p[4], dl[2] = {1, 1};
+    int64_t k[2] = {rnd(1, 3), rnd(1, 3)}, s[2] = {rnd(1, 3), rnd(1, 3)}, p[4],
+            dl[2] = {1, 1};
     for (int i = 0; i < 4; i++)
       p[i] = rnd(0, k[i % 2] - 1);
     if (kind == 0 && chance(0.3))
@@ -605,8 +607,8 @@ static int gen_pool(Case *c) {
              "p=%lld,%lld,%lld,%lld d=%lld,%lld ceil=%d include_pad=%d",
              kind == 0 ? "maxpool" : "avgpool", e->name, (long long)N,
              (long long)H, (long long)W, (long long)C, (long long)k[0],
-             (long long)k[1], (long long)s[0], (long long)s[1],
-             (long long)p[0], (long long)p[1], (long long)p[2], (long long)p[3],
+             (long long)k[1], (long long)s[0], (long long)s[1], (long long)p[0],
+             (long long)p[1], (long long)p[2], (long long)p[3],
              (long long)dl[0], (long long)dl[1], ceil_mode, cip);
   }
   set_result(c, "y", ty.s);
@@ -681,8 +683,8 @@ static int gen_move(Case *c) {
     for (int i = 0; i < rank; i++)
       f[i < axis ? 0 : 1] *= d[i];
     type_text(&ty, f, 2, e, quant ? 0.1 : 0, zp);
-    bput(&c->body, "  %%%s = flatten %%%s {axis = %d} : %s\n", vname(c, "y"),
-         x, axis, ty.s);
+    bput(&c->body, "  %%%s = flatten %%%s {axis = %d} : %s\n", vname(c, "y"), x,
+         axis, ty.s);
     snprintf(c->desc, sizeof c->desc, "flatten %s axis %d", e->name, axis);
     break;
   }
@@ -766,8 +768,8 @@ static int gen_softmax(Case *c) {
   bput(&c->body,
        "  %%%s = softmax %%%s, %%%s {axis = %d, shift = %d, output_zp = "
        "%lld} : %s\n",
-       vname(c, "y"), c->in[0].name, vname(c, "t"), axis, shift,
-       (long long)ozp, ty.s);
+       vname(c, "y"), c->in[0].name, vname(c, "t"), axis, shift, (long long)ozp,
+       ty.s);
   set_result(c, "y", ty.s);
   snprintf(c->desc, sizeof c->desc, "softmax %s -> %s rank %d axis %d shift %d",
            xe->name, ye->name, rank, axis, shift);
@@ -818,11 +820,11 @@ typedef struct Kind {
 } Kind;
 
 static const Kind kinds[] = {
-    {"conv2d", gen_conv, 30},   {"matmul", gen_matmul, 20},
+    {"conv2d", gen_conv, 30},    {"matmul", gen_matmul, 20},
     {"requant", gen_requant, 8}, {"binary", gen_binary, 8},
-    {"pool", gen_pool, 10},
-    {"move", gen_move, 10},     {"lookup", gen_lookup, 4},
-    {"softmax", gen_softmax, 4}, {"qdq", gen_qdq, 4},
+    {"pool", gen_pool, 10},      {"move", gen_move, 10},
+    {"lookup", gen_lookup, 4},   {"softmax", gen_softmax, 4},
+    {"qdq", gen_qdq, 4},
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
@@ -835,7 +837,7 @@ typedef struct Quiet {
 static void quiet_fn(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
   (void)loc;
   if (sev == DY_ERROR)
-    snprintf(((Quiet *)ctx)->msg, sizeof ((Quiet *)ctx)->msg, "%s", msg);
+    snprintf(((Quiet *)ctx)->msg, sizeof((Quiet *)ctx)->msg, "%s", msg);
 }
 
 static void case_text(const Case *c, Buf *b) {
@@ -851,8 +853,8 @@ static void fill_input(const Input *in, DyTensor *t) {
       continue;
     }
     /* extremes often: they find saturation and rounding edges */
-    int64_t v = chance(0.1) ? (chance(0.5) ? in->lo : in->hi)
-                            : rnd(in->lo, in->hi);
+    int64_t v =
+        chance(0.1) ? (chance(0.5) ? in->lo : in->hi) : rnd(in->lo, in->hi);
     dy_store_int(t->data, t->type.elem, i, v);
   }
 }
@@ -922,12 +924,13 @@ static void c_bytes(Buf *b, const char *name, const void *data, size_t n) {
   bput(b, "};\n");
 }
 
-static void harness(Buf *b, const char *hname, const char *sym,
-                    const char *SYM, Case *cases, int n) {
-  bput(b, "/* Generated by dyad-ktest: the random kernel cases' inputs and "
-          "the\n * interpreter's outputs; compares NAME_run bit for bit. */\n"
-          "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
-          "#include \"%s\"\n\n",
+static void harness(Buf *b, const char *hname, const char *sym, const char *SYM,
+                    Case *cases, int n) {
+  bput(b,
+       "/* Generated by dyad-ktest: the random kernel cases' inputs and "
+       "the\n * interpreter's outputs; compares NAME_run bit for bit. */\n"
+       "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
+       "#include \"%s\"\n\n",
        hname);
   for (int i = 0; i < n; i++) {
     char nm[32];
@@ -954,39 +957,40 @@ static void harness(Buf *b, const char *hname, const char *sym,
   for (int i = 0; i < n; i++)
     for (int k = 0; k < cases[i].nin; k++)
       bput(b, "in%d_%d, ", i, k);
-  bput(b,
-       "0};\n  static void *out[%d];\n"
-       "  for (int i = 0; i < %d; i++) {\n"
-       "    out[i] = aligned_alloc(64, (nbytes[i] + 63) / 64 * 64 + 64);\n"
-       "    memset(out[i], 0xA5, (nbytes[i] + 63) / 64 * 64 + 64);\n"
-       "  }\n"
-       "  size_t ws_n = (%s_WORKSPACE_SIZE + 63) / 64 * 64 + 64;\n"
-       "  void *ws = aligned_alloc(64, ws_n);\n"
-       "  memset(ws, 0x5A, ws_n);\n"
-       "  if (%s_run(in, out, ws) != 0) {\n"
-       "    puts(\"NAME_run failed\");\n"
-       "    return 1;\n  }\n"
-       "  int bad = 0;\n"
-       "  for (int i = 0; i < %d; i++) {\n"
-       "    if (memcmp(out[i], want[i], nbytes[i]) == 0)\n"
-       "      continue;\n"
-       "    size_t j = 0;\n"
-       "    while (((unsigned char *)out[i])[j] == want[i][j])\n"
-       "      j++;\n"
-       "    size_t e = j / (size_t)esize[i];\n"
-       "    printf(\"MISMATCH %%s: element %%zu, bytes got\", desc[i], e);\n"
-       "    for (int k = 0; k < esize[i]; k++)\n"
-       "      printf(\" %%02x\", ((unsigned char *)out[i])[e * esize[i] + k]);\n"
-       "    printf(\" want\");\n"
-       "    for (int k = 0; k < esize[i]; k++)\n"
-       "      printf(\" %%02x\", want[i][e * esize[i] + k]);\n"
-       "    printf(\"\\n\");\n"
-       "    bad++;\n"
-       "  }\n"
-       "  printf(\"%%d cases: %%d bit-exact, %%d differ\\n\", %d, %d - bad, "
-       "bad);\n"
-       "  return bad != 0;\n}\n",
-       n, n, SYM, sym, n, n, n);
+  bput(
+      b,
+      "0};\n  static void *out[%d];\n"
+      "  for (int i = 0; i < %d; i++) {\n"
+      "    out[i] = aligned_alloc(64, (nbytes[i] + 63) / 64 * 64 + 64);\n"
+      "    memset(out[i], 0xA5, (nbytes[i] + 63) / 64 * 64 + 64);\n"
+      "  }\n"
+      "  size_t ws_n = (%s_WORKSPACE_SIZE + 63) / 64 * 64 + 64;\n"
+      "  void *ws = aligned_alloc(64, ws_n);\n"
+      "  memset(ws, 0x5A, ws_n);\n"
+      "  if (%s_run(in, out, ws) != 0) {\n"
+      "    puts(\"NAME_run failed\");\n"
+      "    return 1;\n  }\n"
+      "  int bad = 0;\n"
+      "  for (int i = 0; i < %d; i++) {\n"
+      "    if (memcmp(out[i], want[i], nbytes[i]) == 0)\n"
+      "      continue;\n"
+      "    size_t j = 0;\n"
+      "    while (((unsigned char *)out[i])[j] == want[i][j])\n"
+      "      j++;\n"
+      "    size_t e = j / (size_t)esize[i];\n"
+      "    printf(\"MISMATCH %%s: element %%zu, bytes got\", desc[i], e);\n"
+      "    for (int k = 0; k < esize[i]; k++)\n"
+      "      printf(\" %%02x\", ((unsigned char *)out[i])[e * esize[i] + k]);\n"
+      "    printf(\" want\");\n"
+      "    for (int k = 0; k < esize[i]; k++)\n"
+      "      printf(\" %%02x\", want[i][e * esize[i] + k]);\n"
+      "    printf(\"\\n\");\n"
+      "    bad++;\n"
+      "  }\n"
+      "  printf(\"%%d cases: %%d bit-exact, %%d differ\\n\", %d, %d - bad, "
+      "bad);\n"
+      "  return bad != 0;\n}\n",
+      n, n, SYM, sym, n, n, n);
 }
 
 /* --- main --- */

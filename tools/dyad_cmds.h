@@ -24,4 +24,15 @@ extern const DyadCommand dyad_cmd_run, dyad_cmd_import;      /* tools/dyad.c */
 extern const DyadCommand dyad_cmd_quantize, dyad_cmd_report; /* dyad_quant.c */
 extern const DyadCommand dyad_cmd_compile; /* dyad_compile.c */
 
+struct DyGraph;
+/* dyad compile's quantization (dyad_quant.c): calibrates the float graph g
+ * on `calib` (NULL: none, for dynamic activations or a QDQ model) and
+ * quantizes it to the integer level as `dyad quantize` does, with the
+ * scheme options opts[0..nopts) ("--key=value"). Returns the new graph (g
+ * is left calibrated), or NULL after an error. */
+struct DyGraph *dyad_quantize_graph(struct DyGraph *g, const char *calib,
+                                    int nopts, char *const *opts, DyDiag *d);
+/* The scheme options' lines of `dyad --help`. */
+void dyad_usage_scheme(FILE *out);
+
 #endif

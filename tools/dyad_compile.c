@@ -16,10 +16,14 @@ static void usage_compile(FILE *out) {
   fputs("  compile MODEL -o OUT.o [--target=TRIPLE] [--mcpu=CPU]\n"
         "          [--mattr=+f1,-f2] [--emit=obj|asm|llvm] [--name=NAME]\n"
         "          [-O0|-O1|-O2|-O3] [--emit-kernel-ir=FILE.dy]\n"
+        "          [--calib DATA] [scheme options]\n"
         "                             compile a float or quantized model "
         "(.dy, .onnx)\n"
         "                             to OUT.o and OUT.h (the default "
-        "target is the host)\n",
+        "target is the host);\n"
+        "                             with --calib or a scheme option of "
+        "'quantize',\n"
+        "                             it quantizes the model first\n",
         out);
 }
 
@@ -47,14 +51,24 @@ static const char *opt_value(const char *arg, const char *name) {
 
 static int cmd_compile(int argc, char **argv, DyDiag *d) {
   const char *model = NULL, *out = NULL, *triple = NULL, *cpu = NULL;
-  const char *mattr = NULL, *kernel_ir = NULL, *v;
+  const char *mattr = NULL, *kernel_ir = NULL, *calib = NULL, *v;
+  char **scheme = calloc((size_t)argc + 1, sizeof *scheme);
+  int nscheme = 0;
+  if (!scheme) {
+    dy_error(d, none, "compile: out of memory");
+    return 1;
+  }
   DyCodegenOptions o = {NULL, DY_EMIT_OBJ, 3};
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      free(scheme);
       return DYAD_CMD_HELP;
+    }
     if (strcmp(a, "-o") == 0 && i + 1 < argc)
       out = argv[++i];
+    else if (strcmp(a, "--calib") == 0 && i + 1 < argc)
+      calib = argv[++i];
     else if ((v = opt_value(a, "--target")))
       triple = v;
     else if ((v = opt_value(a, "--mcpu")))
@@ -80,36 +94,47 @@ static int cmd_compile(int argc, char **argv, DyDiag *d) {
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' &&
                !a[3])
       o.opt_level = a[2] - '0';
+    else if (a[0] == '-' && a[1] == '-' && strchr(a, '='))
+      scheme[nscheme++] = argv[i]; /* a scheme option of quantize */
     else if (a[0] == '-' && a[1]) {
       dy_error(d, none, "compile: unknown option '%s'", a);
+      free(scheme);
       return 1;
     } else if (!model)
       model = a;
     else {
       dy_error(d, none, "compile: more than one model ('%s', '%s')", model, a);
+      free(scheme);
       return 1;
     }
   }
+  char *text = NULL, *hdr = NULL;
+  DyGraph *g = NULL;
+  int rc = 1;
+  DyTarget t;
   if (!model || !out) {
     dy_error(d, none, "compile: usage: dyad compile MODEL -o OUT.o");
-    return 1;
+    goto done;
   }
   if (o.name && !*o.name) {
     dy_error(d, none, "compile: --name must not be empty");
-    return 1;
+    goto done;
   }
-  DyTarget t;
   if (dy_cg_target_from_flags(&t, triple, cpu, mattr, d))
-    return 1;
-  char *text = NULL;
-  DyGraph *g = dy_load_model(model, NULL, &text, d);
-  int rc = 1;
-  char *hdr = NULL;
+    goto done;
+  g = dy_load_model(model, NULL, &text, d);
   if (!g)
     goto done;
   if (dy_canonicalize(g, d) || dy_fold_batchnorm(g, d) ||
       dy_canonicalize(g, d) || dy_graph_verify(g, d))
     goto done;
+  if (calib || nscheme) { /* quantize first, as `dyad quantize` does */
+    DyGraph *q = dyad_quantize_graph(g, calib, nscheme, scheme, d);
+    if (!q)
+      goto done;
+    dy_graph_destroy(g);
+    g = q;
+  }
   if (dy_pass_run(dy_pass_lookup("lower-target", 12), g, NULL, &t, d) ||
       dy_graph_verify(g, d))
     goto done;
@@ -133,6 +158,7 @@ static int cmd_compile(int argc, char **argv, DyDiag *d) {
   }
   rc = dy_codegen(g, &t, &o, out, hdr, d);
 done:
+  free(scheme);
   free(hdr);
   if (g)
     dy_graph_destroy(g);

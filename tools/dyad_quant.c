@@ -219,6 +219,46 @@ static int quantize_levels(QuantArgs *a, DyGraph *g, DyGraph **q, DyGraph **i,
   return 0;
 }
 
+DyGraph *dyad_quantize_graph(DyGraph *g, const char *calib, int nopts,
+                             char *const *opts, DyDiag *d) {
+  QuantArgs a;
+  memset(&a, 0, sizeof a);
+  dy_calib_options_default(&a.calib_opts);
+  dy_quant_options_default(&a.quant_opts);
+  dy_fold_options_default(&a.fold_opts);
+  a.calib = calib;
+  a.calib_opts.progress = 1;
+  DyArena *arena = dy_arena_create();
+  DyGraph *q = NULL, *i = NULL;
+  int bad = 0;
+  for (int k = 0; k < nopts && !bad; k++) {
+    const char *s = opts[k], *eq = strchr(s, '=');
+    char key[64], err[256];
+    size_t n = eq ? (size_t)(eq - s - 2) : 0;
+    if (!eq || strncmp(s, "--", 2) != 0 || n >= sizeof key) {
+      dy_error(d, none, "compile: unknown option '%s' (see dyad --help)", s);
+      bad = 1;
+      break;
+    }
+    memcpy(key, s + 2, n);
+    key[n] = 0;
+    if (set_scheme_option(&a, arena, key, eq + 1, err, sizeof err)) {
+      dy_error(d, none, "compile: %s (see dyad --help)", err);
+      bad = 1;
+    }
+  }
+  if (!bad && quantize_levels(&a, g, &q, &i, EMIT_INTEGER, d))
+    bad = 1;
+  if (q)
+    dy_graph_destroy(q);
+  if (bad && i) {
+    dy_graph_destroy(i);
+    i = NULL;
+  }
+  dy_arena_destroy(arena);
+  return i;
+}
+
 static int write_graph(const char *path, const DyGraph *g, DyDiag *d) {
   DyPrintOptions po;
   memset(&po, 0, sizeof po);
@@ -537,7 +577,7 @@ done:
 
 /* The scheme options, read from the option tables of the passes they
  * configure. */
-static void usage_scheme(FILE *out) {
+void dyad_usage_scheme(FILE *out) {
   static const char *const passes[] = {"calibrate", "quantize", "fold-scales"};
   for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) {
     const DyPassInfo *p = dy_pass_lookup(passes[i], strlen(passes[i]));
@@ -557,7 +597,7 @@ static void usage_quantize(FILE *out) {
       "      scheme options, the options of the passes it runs (--act-bits\n"
       "      also sets calibrate's bits):\n",
       out);
-  usage_scheme(out);
+  dyad_usage_scheme(out);
 }
 
 static void usage_report(FILE *out) {
