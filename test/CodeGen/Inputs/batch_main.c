@@ -1,7 +1,16 @@
 /* Test driver for a compiled model with one f32 input and one output:
  * reads a batch of N samples (.npy float32, N x the input's elements),
  * runs PFX_run_f32 on each and writes the N outputs as .npy float32
- * [N, output elements]. Built with -DMODEL_H='"m.h"' -DPFX=m -DPFX_UP=M. */
+ * [N, output elements]. Built with -DMODEL_H='"m.h"' -DPFX=m -DPFX_UP=M.
+ *
+ * -DTHREADS: two threads, each with its own workspace, run the samples
+ * interleaved, ten times over; every repetition must give the first's
+ * outputs (the code is reentrant: no writable globals). -DALIAS: each
+ * output is written over its own input buffer (the code reads no input
+ * after it writes an output). */
+#ifdef THREADS
+#include <pthread.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +23,32 @@
 #define IN_ELEMS CAT(PFX_UP, _INPUT0_ELEMS)
 #define OUT_ELEMS CAT(PFX_UP, _OUTPUT0_ELEMS)
 #define WS_SIZE CAT(PFX_UP, _WORKSPACE_SIZE)
+
+#ifdef THREADS
+typedef struct Work {
+  const float *x;
+  float *y;
+  long n;
+  int t, bad;
+} Work;
+
+/* Samples t, t + 2, ... ten times over in a workspace of its own. */
+static void *worker(void *arg) {
+  Work *w = arg;
+  void *ws = aligned_alloc(64, WS_SIZE ? (WS_SIZE + 63) / 64 * 64 : 64);
+  float got[OUT_ELEMS];
+  for (int rep = 0; rep < 10; rep++)
+    for (long i = w->t; i < w->n; i += 2) {
+      const float *in[1] = {w->x + i * IN_ELEMS};
+      float *out[1] = {rep ? got : w->y + i * OUT_ELEMS};
+      if (CAT(PFX, _run_f32)(in, out, ws) != 0 ||
+          (rep && memcmp(got, w->y + i * OUT_ELEMS, sizeof got) != 0))
+        w->bad = 1;
+    }
+  free(ws);
+  return NULL;
+}
+#endif
 
 int main(int argc, char **argv) {
   if (argc != 3) {
@@ -37,12 +72,36 @@ int main(int argc, char **argv) {
   void *ws = aligned_alloc(64, WS_SIZE ? (WS_SIZE + 63) / 64 * 64 : 64);
   if (fread(x, 4, (size_t)n * IN_ELEMS, f) != (size_t)n * IN_ELEMS)
     return 2;
+#ifdef THREADS
+  free(ws);
+  Work w[2];
+  pthread_t th[2];
+  for (int t = 0; t < 2; t++) {
+    w[t] = (Work){x, y, n, t, 0};
+    if (pthread_create(&th[t], NULL, worker, &w[t]))
+      return 4;
+  }
+  for (int t = 0; t < 2; t++)
+    if (pthread_join(th[t], NULL) || w[t].bad)
+      return 5;
+#else
   for (long i = 0; i < n; i++) {
     const float *in[1] = {x + i * IN_ELEMS};
     float *out[1] = {y + i * OUT_ELEMS};
+#ifdef ALIAS
+    float *buf = malloc((IN_ELEMS > OUT_ELEMS ? IN_ELEMS : OUT_ELEMS) * 4);
+    memcpy(buf, in[0], IN_ELEMS * 4);
+    in[0] = buf;
+    out[0] = buf;
+#endif
     if (CAT(PFX, _run_f32)(in, out, ws) != 0)
       return 3;
+#ifdef ALIAS
+    memcpy(y + i * OUT_ELEMS, buf, OUT_ELEMS * 4);
+    free(buf);
+#endif
   }
+#endif
   FILE *o = fopen(argv[2], "wb");
   char h[128];
   int len = snprintf(h, sizeof h,
