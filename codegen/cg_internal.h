@@ -19,6 +19,7 @@ typedef struct Cg {
   const DyOp **const_ops; /* the graph's const ops, and the globals */
   LLVMValueRef *consts;   /* holding their data (NULL until used) */
   int nconsts;
+  int jit; /* also build dyad_run_graph (dy_jit_create) */
 } Cg;
 
 /* The address of byte `off` of the workspace in the current function. */
@@ -53,9 +54,9 @@ int dy_cg_emit_quantize(Cg *cg, const DyOp *op, LLVMValueRef x, LLVMValueRef y,
 int dy_cg_emit_dequantize(Cg *cg, const DyOp *op, LLVMValueRef x,
                           LLVMValueRef y, DyDiag *d);
 
-/* codegen/header.c */
-int dy_cg_write_header(const DyGraph *g, const DyTarget *t, const char *prefix,
-                       const char *path, DyDiag *d);
+/* The text of model.h (malloc'd, *len bytes), or NULL after an error. */
+char *dy_cg_header_text(const DyGraph *g, const DyTarget *t, const char *prefix,
+                        size_t *len, DyDiag *d);
 
 /* The i-th embedded kernel bitcode file for an architecture (built by
  * CMake from codegen/kernels/); NULL past the last. */

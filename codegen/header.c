@@ -82,14 +82,14 @@ static const DyValue *run_output_value(const DyGraph *g, int j) {
   return v;
 }
 
-int dy_cg_write_header(const DyGraph *g, const DyTarget *t, const char *prefix,
-                       const char *path, DyDiag *d) {
+char *dy_cg_header_text(const DyGraph *g, const DyTarget *t, const char *prefix,
+                        size_t *lenp, DyDiag *d) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   if (!f) {
     dy_error(d, g->loc, "out of memory");
-    return 1;
+    return NULL;
   }
   char guard[256];
   snprintf(guard, sizeof guard, "%s_H", prefix);
@@ -132,8 +132,11 @@ int dy_cg_write_header(const DyGraph *g, const DyTarget *t, const char *prefix,
           "void *workspace);\n\n"
           "#ifdef __cplusplus\n}\n#endif\n\n#endif\n",
           prefix, prefix);
-  fclose(f);
-  int rc = dy_write_file(path, buf, len, d);
-  free(buf);
-  return rc;
+  if (fclose(f) != 0) {
+    free(buf);
+    dy_error(d, g->loc, "out of memory");
+    return NULL;
+  }
+  *lenp = len;
+  return buf;
 }

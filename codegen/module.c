@@ -19,7 +19,9 @@
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitReader.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/LLJIT.h>
 #include <llvm-c/Linker.h>
+#include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -365,6 +367,67 @@ static void memcpy_value(Cg *cg, LLVMValueRef dst, LLVMValueRef src, size_t n) {
                     LLVMConstInt(cg->i64, (unsigned long long)n, 0));
 }
 
+/* wrapper(in, out, ws) around impl: the entry quantizes (f32 in), impl,
+ * the exit dequantizes (f32 out). Other inputs and outputs: with `generic`
+ * passed in and copied out in their own types; without, the wrapper
+ * returns 1 (NAME_run_f32 of a graph with integer inputs or outputs). */
+static int build_wrapper(Cg *cg, const char *name, LLVMValueRef impl,
+                         int generic, DyDiag *d) {
+  const DyGraph *g = cg->g;
+  LLVMValueRef runf = add_function(cg, name, 1, cg->i32, 3);
+  LLVMValueRef fin = LLVMGetParam(runf, 0), fout = LLVMGetParam(runf, 1);
+  cg->ws = LLVMGetParam(runf, 2);
+  int nin = g->ninputs ? g->ninputs : 1;
+  LLVMValueRef arr = LLVMBuildArrayAlloca(
+      cg->b, cg->ptr, LLVMConstInt(cg->i32, (unsigned)nin, 0), "in");
+  for (int i = 0; i < g->ninputs; i++) {
+    const DyValue *x = g->inputs[i];
+    const DyOp *q = NULL;
+    for (const DyOp *op = g->first; op; op = op->next)
+      if (dy_cg_is_impl(op, "entry.quantize") && op->operands[0] == x)
+        q = op;
+    LLVMValueRef slot = offset_ptr(cg, arr, (int64_t)i * 8);
+    if (!q) {
+      if (x->type.elem != DY_F32 && !generic) {
+        /* a stored-integer input without an entry quantize: the float
+         * wrapper cannot feed it */
+        LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 1, 0));
+        goto outputs_done;
+      }
+      LLVMBuildStore(cg->b, load_slot(cg, fin, i), slot);
+      continue;
+    }
+    const DyAttr *a = dy_value_attr(q->results[0], "offset");
+    LLVMValueRef dst = offset_ptr(cg, cg->ws, a ? a->i : 0);
+    cg->in = fin;
+    if (dy_cg_emit_quantize(cg, q, load_slot(cg, fin, i), dst, d))
+      return 1;
+    LLVMBuildStore(cg->b, dst, slot);
+  }
+  cg->in = arr;
+  {
+    LLVMValueRef a2[2] = {arr, cg->ws};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(impl), impl, a2, 2, "");
+  }
+  for (int j = 0; j < g->noutputs; j++) {
+    const DyValue *v = g->outputs[j];
+    LLVMValueRef dst = load_slot(cg, fout, j);
+    if (v->def && dy_cg_is_impl(v->def, "exit.dequantize")) {
+      if (dy_cg_emit_dequantize(cg, v->def,
+                                dy_cg_value(cg, v->def->operands[0]), dst, d))
+        return 1;
+    } else if ((v->type.elem == DY_F32 && !v->type.quant) || generic) {
+      memcpy_value(cg, dst, dy_cg_value(cg, v), value_bytes(v));
+    } else {
+      LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 1, 0));
+      goto outputs_done;
+    }
+  }
+  LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
+outputs_done:
+  return 0;
+}
+
 static int build(Cg *cg, const char *prefix, DyDiag *d) {
   const DyGraph *g = cg->g;
   char name[300];
@@ -414,62 +477,21 @@ static int build(Cg *cg, const char *prefix, DyDiag *d) {
   /* NAME_run_f32(in, out, ws): the entry quantizes, impl, the exit
    * dequantizes */
   snprintf(name, sizeof name, "%s_run_f32", prefix);
-  LLVMValueRef runf = add_function(cg, name, 1, cg->i32, 3);
-  LLVMValueRef fin = LLVMGetParam(runf, 0), fout = LLVMGetParam(runf, 1);
-  cg->ws = LLVMGetParam(runf, 2);
-  int nin = g->ninputs ? g->ninputs : 1;
-  LLVMValueRef arr = LLVMBuildArrayAlloca(
-      cg->b, cg->ptr, LLVMConstInt(cg->i32, (unsigned)nin, 0), "in");
-  for (int i = 0; i < g->ninputs; i++) {
-    const DyValue *x = g->inputs[i];
-    const DyOp *q = NULL;
-    for (const DyOp *op = g->first; op; op = op->next)
-      if (dy_cg_is_impl(op, "entry.quantize") && op->operands[0] == x)
-        q = op;
-    LLVMValueRef slot = offset_ptr(cg, arr, (int64_t)i * 8);
-    if (!q) {
-      if (x->type.elem != DY_F32) {
-        /* a stored-integer input without an entry quantize: the float
-         * wrapper cannot feed it */
-        LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 1, 0));
-        goto outputs_done;
-      }
-      LLVMBuildStore(cg->b, load_slot(cg, fin, i), slot);
-      continue;
-    }
-    const DyAttr *a = dy_value_attr(q->results[0], "offset");
-    LLVMValueRef dst = offset_ptr(cg, cg->ws, a ? a->i : 0);
-    cg->in = fin;
-    if (dy_cg_emit_quantize(cg, q, load_slot(cg, fin, i), dst, d))
-      return 1;
-    LLVMBuildStore(cg->b, dst, slot);
-  }
-  cg->in = arr;
-  {
-    LLVMValueRef a2[2] = {arr, cg->ws};
-    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(impl), impl, a2, 2, "");
-  }
-  for (int j = 0; j < g->noutputs; j++) {
-    const DyValue *v = g->outputs[j];
-    LLVMValueRef dst = load_slot(cg, fout, j);
-    if (v->def && dy_cg_is_impl(v->def, "exit.dequantize")) {
-      if (dy_cg_emit_dequantize(cg, v->def,
-                                dy_cg_value(cg, v->def->operands[0]), dst, d))
-        return 1;
-    } else if (v->type.elem == DY_F32 && !v->type.quant) {
-      memcpy_value(cg, dst, dy_cg_value(cg, v), value_bytes(v));
-    } else {
-      LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 1, 0));
-      goto outputs_done;
-    }
-  }
-  LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
-outputs_done:
+  if (build_wrapper(cg, name, impl, 0, d))
+    return 1;
+  /* for the JIT: the same taking and giving the graph's own types */
+  if (cg->jit && build_wrapper(cg, "dyad_run_graph", impl, 1, d))
+    return 1;
   return 0;
 }
 
-int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
-               const char *out, const char *header, DyDiag *d) {
+/* The model's module, built and optimized for t: cg and *tm filled (free
+ * them with cg_free), or 1 after an error. jit: also the internal entry
+ * dyad_run_graph for dy_jit_create. */
+static int cg_prepare(Cg *cg, LLVMTargetMachineRef *tm, const DyGraph *g,
+                      const DyTarget *t, const char *prefix, int opt_level,
+                      int jit, DyDiag *d) {
+  memset(cg, 0, sizeof *cg);
   const DyAttr *lvl = dy_graph_attr(g, "level");
   if (!lvl || lvl->kind != DY_ATTR_STR || strcmp(lvl->s, "kernel") != 0) {
     dy_error(d, g->loc,
@@ -477,57 +499,89 @@ int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
              "lower-target first)");
     return 1;
   }
-  char prefix[200];
-  dy_cg_symbol_prefix(g, o->name, prefix, sizeof prefix);
-  LLVMTargetMachineRef tm = make_tm(t, o->opt_level, d);
-  if (!tm)
+  *tm = make_tm(t, opt_level, d);
+  if (!*tm)
     return 1;
-  Cg cg;
-  memset(&cg, 0, sizeof cg);
-  cg.g = g;
-  cg.t = t;
-  cg.ctx = LLVMContextCreate();
-  cg.mod = LLVMModuleCreateWithNameInContext(prefix, cg.ctx);
-  cg.b = LLVMCreateBuilderInContext(cg.ctx);
-  cg.i8 = LLVMInt8TypeInContext(cg.ctx);
-  cg.i32 = LLVMInt32TypeInContext(cg.ctx);
-  cg.i64 = LLVMInt64TypeInContext(cg.ctx);
-  cg.ptr = LLVMPointerTypeInContext(cg.ctx, 0);
-  cg.dl = LLVMCreateTargetDataLayout(tm);
-  cg.consts = calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg.consts);
-  cg.const_ops = calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg.const_ops);
-  for (const DyOp *op = g->first; op && cg.const_ops; op = op->next)
+  cg->g = g;
+  cg->t = t;
+  cg->jit = jit;
+  cg->ctx = LLVMContextCreate();
+  cg->mod = LLVMModuleCreateWithNameInContext(prefix, cg->ctx);
+  cg->b = LLVMCreateBuilderInContext(cg->ctx);
+  cg->i8 = LLVMInt8TypeInContext(cg->ctx);
+  cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+  cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+  cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+  cg->dl = LLVMCreateTargetDataLayout(*tm);
+  cg->consts = calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg->consts);
+  cg->const_ops =
+      calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg->const_ops);
+  for (const DyOp *op = g->first; op && cg->const_ops; op = op->next)
     if (op->kind == DY_OP_CONST)
-      cg.const_ops[cg.nconsts++] = op;
-  LLVMSetTarget(cg.mod, t->triple);
-  LLVMSetModuleDataLayout(cg.mod, cg.dl);
-  int rc = 1;
-  if (!cg.consts || !cg.const_ops || link_kernels(&cg, d) ||
-      build(&cg, prefix, d))
-    goto done;
-  drop_unused_kernels(&cg);
+      cg->const_ops[cg->nconsts++] = op;
+  LLVMSetTarget(cg->mod, t->triple);
+  LLVMSetModuleDataLayout(cg->mod, cg->dl);
+  if (!cg->consts || !cg->const_ops || link_kernels(cg, d) ||
+      build(cg, prefix, d))
+    return 1;
+  drop_unused_kernels(cg);
   char *err = NULL;
-  if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &err)) {
+  if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err)) {
     dy_error(d, g->loc, "internal error: the generated module is invalid: %s",
              err);
     LLVMDisposeMessage(err);
-    goto done;
+    return 1;
   }
   LLVMDisposeMessage(err);
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>",
-           o->opt_level < 0   ? 0
-           : o->opt_level > 3 ? 3
-                              : o->opt_level);
+           opt_level < 0   ? 0
+           : opt_level > 3 ? 3
+                           : opt_level);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  LLVMErrorRef e = LLVMRunPasses(cg.mod, pipeline, tm, po);
+  LLVMErrorRef e = LLVMRunPasses(cg->mod, pipeline, *tm, po);
   LLVMDisposePassBuilderOptions(po);
   if (e) {
-    char *m = LLVMGetErrorMessage(e);
-    dy_error(d, g->loc, "LLVM optimization failed: %s", m);
-    LLVMDisposeErrorMessage(m);
-    goto done;
+    char *msg = LLVMGetErrorMessage(e);
+    dy_error(d, g->loc, "LLVM optimization failed: %s", msg);
+    LLVMDisposeErrorMessage(msg);
+    return 1;
   }
+  return 0;
+}
+
+/* Frees what cg_prepare made; parts handed to the JIT are NULL. */
+static void cg_free(Cg *cg, LLVMTargetMachineRef tm) {
+  free(cg->consts);
+  free(cg->const_ops);
+  if (cg->b)
+    LLVMDisposeBuilder(cg->b);
+  if (cg->mod)
+    LLVMDisposeModule(cg->mod);
+  if (cg->dl)
+    LLVMDisposeTargetData(cg->dl);
+  if (cg->ctx)
+    LLVMContextDispose(cg->ctx);
+  if (tm)
+    LLVMDisposeTargetMachine(tm);
+}
+
+int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
+               const char *out, const char *header, DyDiag *d) {
+  char prefix[200];
+  dy_cg_symbol_prefix(g, o->name, prefix, sizeof prefix);
+  Cg cg;
+  LLVMTargetMachineRef tm = NULL;
+  int rc = 1;
+  char *err = NULL, *htext = NULL;
+  if (cg_prepare(&cg, &tm, g, t, prefix, o->opt_level, 0, d))
+    goto done;
+  /* everything is made in memory first: an error leaves no file, and the
+   * object and its header are written one after the other */
+  size_t hlen = 0;
+  htext = header ? dy_cg_header_text(g, t, prefix, &hlen, d) : NULL;
+  if (header && !htext)
+    goto done;
   if (o->emit == DY_EMIT_LLVM) {
     char *text = LLVMPrintModuleToString(cg.mod);
     rc = dy_write_file(out, text, strlen(text), d);
@@ -545,15 +599,106 @@ int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
     rc = dy_write_file(out, LLVMGetBufferStart(mb), LLVMGetBufferSize(mb), d);
     LLVMDisposeMemoryBuffer(mb);
   }
-  if (!rc && header)
-    rc = dy_cg_write_header(g, t, prefix, header, d);
+  if (!rc && htext)
+    rc = dy_write_file(header, htext, hlen, d);
 done:
-  free(cg.consts);
-  free(cg.const_ops);
-  LLVMDisposeBuilder(cg.b);
-  LLVMDisposeModule(cg.mod);
-  LLVMDisposeTargetData(cg.dl);
-  LLVMContextDispose(cg.ctx);
-  LLVMDisposeTargetMachine(tm);
+  free(htext);
+  cg_free(&cg, tm);
   return rc;
+}
+
+/* --- the JIT (dyad run --jit) --- */
+
+struct DyJit {
+  LLVMOrcLLJITRef jit;
+  int (*run)(const void *const *, void *const *, void *);
+  void *ws;
+};
+
+static int jit_error(LLVMErrorRef e, const char *what, DyDiag *d) {
+  char *msg = LLVMGetErrorMessage(e);
+  dy_error(d, (DyLoc){0}, "LLJIT: %s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return 1;
+}
+
+int dy_jit_create(const DyGraph *g, const DyTarget *t, int opt_level,
+                  DyJit **out, DyDiag *d) {
+  *out = NULL;
+  Cg cg;
+  LLVMTargetMachineRef tm = NULL;
+  DyJit *j = calloc(1, sizeof *j);
+  const DyAttr *ws = dy_graph_attr(g, "workspace");
+  int64_t wsn = ws && ws->kind == DY_ATTR_INT ? ws->i : 0;
+  if (!j || !(j->ws = aligned_alloc(64, (size_t)(wsn + 63) / 64 * 64 + 64))) {
+    free(j);
+    dy_error(d, g->loc, "out of memory");
+    return 1;
+  }
+  if (cg_prepare(&cg, &tm, g, t, "dyad_jit", opt_level, 1, d)) {
+    cg_free(&cg, tm);
+    dy_jit_destroy(j);
+    return 1;
+  }
+  /* the JIT takes the module, its context and the target machine */
+  LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+      jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+  tm = NULL;
+  LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, jb);
+  int bad = e && jit_error(e, "cannot create the JIT", d);
+  LLVMOrcThreadSafeContextRef tsc = NULL;
+  if (!bad) {
+    /* memcpy and memset come from this process */
+    LLVMOrcDefinitionGeneratorRef gen;
+    e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+        &gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
+    bad = e && jit_error(e, "cannot search this process", d);
+    if (!bad)
+      LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
+  }
+  if (!bad) {
+    tsc = LLVMOrcCreateNewThreadSafeContextFromLLVMContext(cg.ctx);
+    LLVMDisposeBuilder(cg.b);
+    cg.b = NULL;
+    LLVMOrcThreadSafeModuleRef tsm =
+        LLVMOrcCreateNewThreadSafeModule(cg.mod, tsc);
+    cg.ctx = NULL;
+    cg.mod = NULL;
+    e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit),
+                                    tsm);
+    if (e) {
+      LLVMOrcDisposeThreadSafeModule(tsm);
+      bad = jit_error(e, "cannot add the model", d);
+    }
+  }
+  if (!bad) {
+    LLVMOrcExecutorAddress addr;
+    e = LLVMOrcLLJITLookup(j->jit, &addr, "dyad_run_graph");
+    bad = e && jit_error(e, "cannot compile the model", d);
+    if (!bad)
+      memcpy(&j->run, &addr, sizeof j->run);
+  }
+  if (tsc)
+    LLVMOrcDisposeThreadSafeContext(tsc);
+  cg_free(&cg, tm);
+  if (bad) {
+    dy_jit_destroy(j);
+    return 1;
+  }
+  *out = j;
+  return 0;
+}
+
+int dy_jit_run(DyJit *j, const void *const *inputs, void *const *outputs) {
+  return j->run(inputs, outputs, j->ws);
+}
+
+void dy_jit_destroy(DyJit *j) {
+  if (!j)
+    return;
+  if (j->jit)
+    LLVMOrcDisposeLLJIT(j->jit);
+  free(j->ws);
+  free(j);
 }

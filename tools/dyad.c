@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dyad/codegen.h"
 #include "dyad/fileio.h"
 #include "dyad/interp.h"
 #include "dyad/load.h"
 #include "dyad/npy.h"
 #include "dyad/onnx.h"
+#include "dyad/pass.h"
 #include "dyad/shape.h"
 #include "dyad/text.h"
 #include "dyad_cmds.h"
@@ -27,6 +29,9 @@ static void usage_run(FILE *out) {
       "      are given by name or positionally in graph order; writes\n"
       "      DIR/<output name>.npy for every graph output\n"
       "      --print          also print every output's values to stdout\n"
+      "      --jit            compile the model for this machine (LLJIT)\n"
+      "                       and run the native code instead of the\n"
+      "                       interpreter, on the same inputs and outputs\n"
       "      --batch          each input file holds N samples along axis 0\n"
       "                       for a model input of shape [1, ...]; runs\n"
       "                       them one by one and stacks the outputs\n"
@@ -152,10 +157,54 @@ static void print_tensor(const char *name, const DyTensor *t) {
   printf("\n");
 }
 
+/* --jit: g lowered for the host and compiled into this process. Returns
+ * the kernel-level graph (which the JIT's code refers to; destroy it after
+ * *out), or NULL after an error. */
+static DyGraph *jit_compile(const DyGraph *g, DyJit **out, DyDiag *d) {
+  DyTarget t;
+  DyGraph *k = dy_graph_clone(g);
+  if (!k)
+    return NULL;
+  if (dy_cg_host_target(&t, d) || dy_canonicalize(k, d) ||
+      dy_fold_batchnorm(k, d) || dy_canonicalize(k, d) ||
+      dy_graph_verify(k, d) ||
+      dy_pass_run(dy_pass_lookup("lower-target", 12), k, NULL, &t, d) ||
+      dy_graph_verify(k, d) || dy_jit_create(k, &t, 3, out, d)) {
+    dy_graph_destroy(k);
+    return NULL;
+  }
+  return k;
+}
+
+/* One run of the compiled model on the interpreter's inputs, into fresh
+ * outputs of the graph's types. */
+static int jit_run(DyJit *j, const DyGraph *g, const DyTensor *ins,
+                   DyTensor *outs, DyDiag *d) {
+  const void **in = calloc((size_t)g->ninputs + 1, sizeof *in);
+  void **out = calloc((size_t)g->noutputs + 1, sizeof *out);
+  int rc = !in || !out;
+  if (rc)
+    dy_error(d, none, "out of memory");
+  for (int i = 0; !rc && i < g->ninputs; i++)
+    in[i] = ins[i].data;
+  for (int i = 0; !rc && i < g->noutputs; i++) {
+    rc = dy_tensor_alloc(&outs[i], &g->outputs[i]->type, d);
+    if (!rc)
+      out[i] = outs[i].data;
+  }
+  if (!rc && dy_jit_run(j, in, out) != 0) {
+    dy_error(d, none, "the compiled model failed");
+    rc = 1;
+  }
+  free(in);
+  free(out);
+  return rc;
+}
+
 static int cmd_run(int argc, char **argv, DyDiag *d) {
   const char *model = NULL, *outdir = NULL;
   const char *named[64], *files[64], *positional[64];
-  int nnamed = 0, npos = 0, print = 0, batch = 0;
+  int nnamed = 0, npos = 0, print = 0, batch = 0, jit = 0;
   DyOnnxOptions oopt;
   memset(&oopt, 0, sizeof oopt);
   for (int i = 0; i < argc; i++) {
@@ -189,6 +238,8 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
       print = 1;
     } else if (strcmp(a, "--batch") == 0) {
       batch = 1;
+    } else if (strcmp(a, "--jit") == 0) {
+      jit = 1;
     } else if (strcmp(a, "--layout=nhwc") == 0) {
       oopt.nhwc_io = 1;
     } else if (strcmp(a, "--layout=nchw") == 0) {
@@ -218,6 +269,8 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
   }
   int rc = 1;
   int n = g->ninputs;
+  DyJit *jitted = NULL;
+  DyGraph *kg = NULL;
   DyTensor *ins = calloc((size_t)n + 1, sizeof *ins);
   DyTensor *outs = calloc((size_t)g->noutputs + 1, sizeof *outs);
   const char **src = calloc((size_t)n + 1, sizeof *src);
@@ -307,7 +360,12 @@ static int cmd_run(int argc, char **argv, DyDiag *d) {
     }
     for (int i = 0; i < g->noutputs; i++)
       dy_tensor_free(&outs[i]);
-    if (dy_interp_run(g, ins, outs, d))
+    if (jit) {
+      if (!jitted && !(kg = jit_compile(g, &jitted, d)))
+        goto done;
+      if (jit_run(jitted, g, ins, outs, d))
+        goto done;
+    } else if (dy_interp_run(g, ins, outs, d))
       goto done;
     for (int i = 0; i < g->noutputs; i++) {
       if (!stacked[i]) {
@@ -367,6 +425,9 @@ done:
   free(ins);
   free(outs);
   free(src);
+  dy_jit_destroy(jitted);
+  if (kg)
+    dy_graph_destroy(kg);
   dy_graph_destroy(g);
   free(text);
   return rc;

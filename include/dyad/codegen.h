@@ -32,6 +32,20 @@ int dy_cg_target_from_flags(DyTarget *t, const char *triple, const char *cpu,
 int dy_codegen(const DyGraph *g, const DyTarget *t, const DyCodegenOptions *o,
                const char *out, const char *header, DyDiag *d);
 
+/* A model compiled in memory for the host with LLJIT (dyad run --jit). */
+typedef struct DyJit DyJit;
+
+/* Compiles g (kernel level, lowered for t, the host) into this process.
+ * Returns 0 and *out, or 1 after reporting through d. */
+int dy_jit_create(const DyGraph *g, const DyTarget *t, int opt_level,
+                  DyJit **out, DyDiag *d);
+/* Runs the model once: inputs and outputs in the graph's own types and
+ * order (an f32 input of an entry quantize is quantized, an exit dequantize
+ * gives f32), as the interpreter takes and gives them. Returns 0. Not
+ * reentrant: one workspace per DyJit. */
+int dy_jit_run(DyJit *j, const void *const *inputs, void *const *outputs);
+void dy_jit_destroy(DyJit *j);
+
 /* The symbol prefix codegen uses for g with the given --name (a C
  * identifier made from the graph's name when NULL) into buf. */
 void dy_cg_symbol_prefix(const DyGraph *g, const char *name, char *buf,
