@@ -36,6 +36,7 @@ static int64_t numel(const DyType *t) { return prod(t->dims, 0, t->rank); }
 
 typedef struct QTables {
   int64_t channels, inner;
+  LLVMValueRef blk; /* blocked: rank, dims, parameter grid, block sizes */
   LLVMValueRef scales, zps;
 } QTables;
 
@@ -43,11 +44,28 @@ static void qtables(Cg *cg, const DyType *t, QTables *q) {
   const DyQuant *p = t->quant;
   q->channels = 1;
   q->inner = 1;
+  q->blk = NULL;
   if (p->kind == DY_QUANT_PER_AXIS && p->nparams > 1) {
     int axis;
     dy_axis_normalize(p->axis, t->rank, &axis);
     q->channels = t->dims[axis];
     q->inner = prod(t->dims, axis + 1, t->rank);
+  } else if (p->kind == DY_QUANT_BLOCKED) {
+    int64_t bd[DY_MAX_RANK], tab[1 + 3 * DY_MAX_RANK];
+    int r = t->rank;
+    dy_quant_block_shape(p, t, bd);
+    tab[0] = r;
+    for (int k = 0; k < r; k++) {
+      tab[1 + k] = t->dims[k];
+      tab[1 + r + k] = bd[k];
+      /* as the interpreter: a block of 0 spans the axis */
+      tab[1 + 2 * r + k] = p->block[k] > 0 ? p->block[k]
+                           : bd[k] > 0     ? t->dims[k] / bd[k]
+                                           : 1;
+      if (tab[1 + 2 * r + k] < 1)
+        tab[1 + 2 * r + k] = 1;
+    }
+    q->blk = dy_cg_i64s(cg, tab, (size_t)(1 + 3 * r));
   }
   q->scales = dy_cg_f32s(cg, p->scales, (size_t)p->nparams);
   q->zps = dy_cg_i32s(cg, p->zero_points, (size_t)p->nparams);
@@ -61,18 +79,25 @@ int dy_cg_emit_quantize(Cg *cg, const DyOp *op, LLVMValueRef x, LLVMValueRef y,
   QTables q;
   qtables(cg, ty, &q);
   CALL("dyk_quantize", CG_P(x), CG_P(y), EY, CG_I(numel(ty)), CG_I(q.channels),
-       CG_I(q.inner), CG_P(q.scales), CG_P(q.zps), CG_I(ty->quant->qmin),
-       CG_I(ty->quant->qmax), CG_I(half_away));
+       CG_I(q.inner), CG_P(q.blk), CG_P(q.scales), CG_P(q.zps),
+       CG_I(ty->quant->qmin), CG_I(ty->quant->qmax), CG_I(half_away));
   return 0;
 }
 
 int dy_cg_emit_dequantize(Cg *cg, const DyOp *op, LLVMValueRef x,
                           LLVMValueRef y, DyDiag *d) {
   const DyType *tx = &op->operands[0]->type;
+  if (op->noperands > 1) { /* run-time scale and zero point */
+    CgArg zp = op->noperands == 3 ? V(2) : CG_P(NULL);
+    CALL("dyk_dequantize_rt", CG_P(x), E(0), CG_P(y), CG_I(numel(tx)), V(1),
+         zp);
+    return 0;
+  }
   QTables q;
   qtables(cg, tx, &q);
   CALL("dyk_dequantize", CG_P(x), E(0), CG_P(y), CG_I(numel(tx)),
-       CG_I(q.channels), CG_I(q.inner), CG_P(q.scales), CG_P(q.zps));
+       CG_I(q.channels), CG_I(q.inner), CG_P(q.blk), CG_P(q.scales),
+       CG_P(q.zps));
   return 0;
 }
 
@@ -520,6 +545,12 @@ int dy_cg_emit_op(Cg *cg, const DyOp *op, DyDiag *d) {
     return emit_requant(cg, op, d);
   case DY_OP_LOOKUP:
     return emit_lookup(cg, op);
+  case DY_OP_DYNAMIC_QUANTIZE:
+    CALL("dyk_dynamic_quantize", V(0), CG_I(numel(&op->operands[0]->type)),
+         CG_P(dy_cg_value(cg, op->results[0])),
+         CG_P(dy_cg_value(cg, op->results[1])),
+         CG_P(dy_cg_value(cg, op->results[2])));
+    return 0;
   case DY_OP_QUANTIZE:
     return dy_cg_emit_quantize(cg, op, dy_cg_value(cg, op->operands[0]),
                                dy_cg_value(cg, op->results[0]), d);

@@ -30,11 +30,6 @@ static int is_plain_int(const DyType *t) {
 }
 static int is_stored_int(const DyType *t) { return t->elem != DY_F32; }
 
-/* per tensor or per axis (not blocked) */
-static int simple_quant(const DyType *t) {
-  return t->quant && t->quant->kind != DY_QUANT_BLOCKED;
-}
-
 static int nuses(const DyGraph *g, const DyValue *v) {
   int n = 0;
   for (const DyOp *op = g->first; op; op = op->next)
@@ -84,19 +79,26 @@ static const char *choose(const DyGraph *g, const DyOp *op, const DyTarget *t,
   case DY_OP_CONST:
     return "const";
   case DY_OP_QUANTIZE:
-    if (!is_f32(tx) || !simple_quant(ty))
+    if (!is_f32(tx) || !ty->quant)
       break;
     if (!tx->quant && op->operands[0]->def == NULL &&
         nuses(g, op->operands[0]) == 1 && !is_output(g, op->operands[0]))
       return "entry.quantize";
     return "quantize";
   case DY_OP_DEQUANTIZE:
-    if (op->noperands != 1 || !simple_quant(tx) || !is_f32(ty))
+    if (op->noperands > 1) { /* run-time scale (and zero point) */
+      if (is_plain_int(tx) && is_f32(ty))
+        return "dequantize";
+      break;
+    }
+    if (!tx->quant || !is_f32(ty))
       break;
     if (is_output(g, op->results[0]) && nuses(g, op->results[0]) == 0 &&
         op->operands[0]->def && op->operands[0]->def->kind != DY_OP_CONST)
       return "exit.dequantize";
     return "dequantize";
+  case DY_OP_DYNAMIC_QUANTIZE:
+    return "dynamic_quantize";
   case DY_OP_REQUANT:
     return "requant";
   case DY_OP_LOOKUP:
@@ -168,8 +170,7 @@ static const char *choose(const DyGraph *g, const DyOp *op, const DyTarget *t,
 none:
   snprintf(why, n,
            "no kernel for these operand and result types (fake-quantized "
-           "real-domain ops, blocked quantization and run-time dequantize "
-           "are not compiled yet)");
+           "real-domain ops are not compiled yet)");
   return NULL;
 }
 

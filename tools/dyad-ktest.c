@@ -813,6 +813,76 @@ static int gen_qdq(Case *c) {
   return 1;
 }
 
+/* A blocked (per-group) quantized type of a rank-2 shape: blocks of
+ * (b0, b1), one random scale and zero point per block. */
+static void blocked_type_text(Buf *b, const int64_t *d, const Elem *e,
+                              int64_t b0, int64_t b1) {
+  int64_t g0 = (d[0] + b0 - 1) / b0, g1 = (d[1] + b1 - 1) / b1;
+  bput(b, "tensor<%lldx%lldx!quant.uniform<%s:f32:{0:%lld, 1:%lld}, {",
+       (long long)d[0], (long long)d[1], e->name, (long long)b0, (long long)b1);
+  for (int64_t i = 0; i < g0; i++) {
+    bput(b, "%s{", i ? ", " : "");
+    for (int64_t j = 0; j < g1; j++)
+      bput(b, "%s%g:%lld", j ? ", " : "", 0.003 + rndf() * 0.05,
+           (long long)rnd_zp(e));
+    bput(b, "}");
+  }
+  bput(b, "}>>");
+}
+
+/* Blocked (per-group, sub-channel) quantization: dequantize, a float relu,
+ * quantize. */
+static int gen_blocked(Case *c) {
+  int64_t d[2] = {rnd(1, 9), rnd(1, 40)};
+  const Elem *xe = chance(0.3) ? &E_I4 : rnd_act(), *ye = rnd_act();
+  Buf t = {0}, tf = {0}, ty = {0};
+  int64_t b1 = chance(0.5) ? rnd(1, d[1]) : (chance(0.5) ? 4 : 32);
+  blocked_type_text(&t, d, xe, chance(0.7) ? 1 : rnd(1, d[0]), b1);
+  add_input(c, "x", t.s, xe->lo, xe->hi, 0);
+  type_text(&tf, d, 2, &(Elem){"f32", 0, 0}, 0, 0);
+  blocked_type_text(&ty, d, ye, rnd(1, d[0]), rnd(1, d[1]));
+  int away = chance(0.5);
+  bput(&c->body, "  %%%s = dequantize %%%s : %s\n", vname(c, "f"),
+       c->in[0].name, tf.s);
+  bput(&c->body, "  %%%s = relu %%%s : %s\n", vname(c, "r"), vname(c, "f"),
+       tf.s);
+  bput(&c->body, "  %%%s = quantize %%%s {rounding = \"%s\"} : %s\n",
+       vname(c, "y"), vname(c, "r"), away ? "half_away" : "half_even", ty.s);
+  set_result(c, "y", ty.s);
+  snprintf(c->desc, sizeof c->desc,
+           "blocked dequantize %s %lldx%lld groups of %lld, relu, quantize "
+           "%s %s",
+           xe->name, (long long)d[0], (long long)d[1], (long long)b1, ye->name,
+           away ? "half_away" : "half_even");
+  bfree(&t);
+  bfree(&tf);
+  bfree(&ty);
+  return 1;
+}
+
+/* Dynamic quantization: dynamic_quantize of f32 data, then a dequantize
+ * with its run-time scale and zero point. */
+static int gen_dynamic(Case *c) {
+  int64_t d[4];
+  int rank = rnd_shape(d);
+  Buf t = {0}, tq = {0};
+  type_text(&t, d, rank, &(Elem){"f32", 0, 0}, 0, 0);
+  type_text(&tq, d, rank, &E_U8, 0, 0);
+  add_input(c, "x", t.s, 0, 0, 1);
+  bput(&c->body,
+       "  %%%s, %%%s, %%%s = dynamic_quantize %%%s : %s, tensor<f32>, "
+       "tensor<u8>\n",
+       vname(c, "q"), vname(c, "s"), vname(c, "z"), c->in[0].name, tq.s);
+  bput(&c->body, "  %%%s = dequantize %%%s, %%%s, %%%s : %s\n", vname(c, "y"),
+       vname(c, "q"), vname(c, "s"), vname(c, "z"), t.s);
+  set_result(c, "y", t.s);
+  snprintf(c->desc, sizeof c->desc,
+           "dynamic_quantize rank %d, run-time dequantize", rank);
+  bfree(&t);
+  bfree(&tq);
+  return 1;
+}
+
 typedef struct Kind {
   const char *name;
   int (*gen)(Case *c);
@@ -824,7 +894,8 @@ static const Kind kinds[] = {
     {"requant", gen_requant, 8}, {"binary", gen_binary, 8},
     {"pool", gen_pool, 10},      {"move", gen_move, 10},
     {"lookup", gen_lookup, 4},   {"softmax", gen_softmax, 4},
-    {"qdq", gen_qdq, 4},
+    {"qdq", gen_qdq, 4},         {"blocked", gen_blocked, 3},
+    {"dynamic", gen_dynamic, 3},
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
@@ -996,7 +1067,9 @@ static void harness(Buf *b, const char *hname, const char *sym, const char *SYM,
 /* --- main --- */
 
 static int picked(const Kind *k, const char *only) {
-  if (no_f2i && strcmp(k->name, "qdq") == 0)
+  if (no_f2i &&
+      (strcmp(k->name, "qdq") == 0 || strcmp(k->name, "blocked") == 0 ||
+       strcmp(k->name, "dynamic") == 0))
     return 0;
   return !only || strstr(only, k->name) != NULL;
 }
@@ -1015,7 +1088,8 @@ static int usage(void) {
         "                  [--no-float-to-int]\n"
         "writes PREFIX.dy, PREFIX.o, PREFIX.h and PREFIX_main.c; kinds: "
         "conv2d,\n"
-        "matmul, requant, binary, pool, move, lookup, softmax, qdq\n",
+        "matmul, requant, binary, pool, move, lookup, softmax, qdq,\n"
+        "blocked, dynamic\n",
         stderr);
   return 2;
 }

@@ -196,27 +196,50 @@ K void dyk_requant(const void *x, int ex, void *y, int ey, i64 n, i64 channels,
 
 /* --- quantize, dequantize (lib/interp/quant.c) --- */
 
+/* The quantization parameter of flat element i: per tensor, per axis
+ * (channels > 1: (i / inner) % channels) or blocked (blk: the rank r, then
+ * the tensor's r dims, the parameter grid's r dims and the r block sizes,
+ * as lib/interp/quant.c's qmap_index). */
+static inline i64 qparam(i64 i, i64 channels, i64 inner, const i64 *blk) {
+  if (blk) {
+    int r = (int)blk[0];
+    const i64 *dims = blk + 1, *bd = blk + 1 + r, *bs = blk + 1 + 2 * r;
+    i64 c[8], p = 0;
+    for (int k = r - 1; k >= 0; k--) {
+      c[k] = i % dims[k];
+      i /= dims[k];
+    }
+    for (int k = 0; k < r; k++)
+      p = p * bd[k] + c[k] / bs[k];
+    return p;
+  }
+  return channels > 1 ? (i / inner) % channels : 0;
+}
+
+/* round(v) to the nearest integer, ties to even or away from zero; |v|
+ * beyond 2^53 is left as it is (far outside every storage range) */
+static inline double round_q(double v, int half_away) {
+  if (v > 9.0e15 || v < -9.0e15)
+    return v;
+  if (half_away)
+    return v >= 0 ? floor_d(v + 0.5) : -floor_d(-v + 0.5);
+  return round_half_even(v);
+}
+
 /* y = clamp(round(x / s) + zp, qmin, qmax), the division in f32; per axis
- * when channels > 1. A NaN quantizes to qmin (the interpreter rejects it;
- * compiled code has no error path). */
+ * or blocked as qparam. A NaN quantizes to qmin (the interpreter rejects
+ * it; compiled code has no error path). */
 K void dyk_quantize(const float *x, void *y, int ey, i64 n, i64 channels,
-                    i64 inner, const float *scale, const int32_t *zp, i64 qmin,
-                    i64 qmax, int half_away) {
+                    i64 inner, const i64 *blk, const float *scale,
+                    const int32_t *zp, i64 qmin, i64 qmax, int half_away) {
   for (i64 i = 0; i < n; i++) {
-    i64 c = channels > 1 ? (i / inner) % channels : 0;
-    float v = x[i] / scale[c];
-    double dv = (double)v, r;
+    i64 c = qparam(i, channels, inner, blk);
+    double dv = (double)(x[i] / scale[c]);
     if (!(dv == dv)) {
       st(y, ey, i, qmin);
       continue;
     }
-    if (dv > 9.0e15 || dv < -9.0e15)
-      r = dv; /* far outside every storage range */
-    else if (half_away)
-      r = dv >= 0 ? floor_d(dv + 0.5) : -floor_d(-dv + 0.5);
-    else
-      r = round_half_even(dv);
-    double q = r + (double)zp[c];
+    double q = round_q(dv, half_away) + (double)zp[c];
     q = q < (double)qmin ? (double)qmin : q > (double)qmax ? (double)qmax : q;
     st(y, ey, i, (i64)q);
   }
@@ -224,11 +247,46 @@ K void dyk_quantize(const float *x, void *y, int ey, i64 n, i64 channels,
 
 /* y = (q - zp) * s in f32 */
 K void dyk_dequantize(const void *x, int ex, float *y, i64 n, i64 channels,
-                      i64 inner, const float *scale, const int32_t *zp) {
+                      i64 inner, const i64 *blk, const float *scale,
+                      const int32_t *zp) {
   for (i64 i = 0; i < n; i++) {
-    i64 c = channels > 1 ? (i / inner) % channels : 0;
+    i64 c = qparam(i, channels, inner, blk);
     y[i] = (float)(ld(x, ex, i) - zp[c]) * scale[c];
   }
+}
+
+/* dequantize with run-time parameters: a scalar f32 scale and a zero point
+ * of x's type (NULL: 0) */
+K void dyk_dequantize_rt(const void *x, int ex, float *y, i64 n,
+                         const float *scale, const void *zp) {
+  float s = *scale;
+  i64 z = zp ? ld(zp, ex, 0) : 0;
+  for (i64 i = 0; i < n; i++)
+    y[i] = (float)(ld(x, ex, i) - z) * s;
+}
+
+/* ONNX DynamicQuantizeLinear in f32 (lib/interp/quant.c): x's range with
+ * 0 onto u8. A NaN is skipped by the range and quantizes to 0. */
+K void dyk_dynamic_quantize(const float *x, i64 n, uint8_t *y, float *scale_out,
+                            uint8_t *zp_out) {
+  float lo = 0, hi = 0;
+  for (i64 i = 0; i < n; i++) {
+    float v = x[i];
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+  float z = 0.0f - lo / scale;
+  z = z < 0 ? 0 : z > 255 ? 255 : z;
+  double zp = round_half_even((double)z);
+  for (i64 i = 0; i < n; i++) {
+    double q = (double)(x[i] / scale);
+    double r = q == q ? round_half_even(q) + zp : 0;
+    r = r < 0 ? 0 : r > 255 ? 255 : r;
+    y[i] = (uint8_t)r;
+  }
+  *scale_out = scale;
+  *zp_out = (uint8_t)zp;
 }
 
 /* --- data movement --- */
