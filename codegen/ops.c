@@ -427,7 +427,9 @@ static int emit_lookup(Cg *cg, const DyOp *op) {
 /* --- data movement --- */
 
 /* pad's fill element in the result's storage */
-static void fill_bytes(const DyOp *op, unsigned char *out) {
+/* pad's fill value stored in the result's type, with quantization
+ * parameter p (the channel or block of a per-axis or blocked type) */
+static void fill_bytes(const DyOp *op, int64_t p, unsigned char *out) {
   const DyType *ty = &op->results[0]->type;
   const DyAttr *a = dy_op_attr(op, "value");
   double v = !a ? 0 : a->kind == DY_ATTR_INT ? (double)a->i : a->f;
@@ -440,8 +442,8 @@ static void fill_bytes(const DyOp *op, unsigned char *out) {
   int64_t q;
   if (ty->quant) {
     /* quantized like the interpreter: round half even of v / scale in f32 */
-    float s = (float)v / (float)ty->quant->scales[0];
-    double r = nearbyint((double)s) + (double)ty->quant->zero_points[0];
+    float s = (float)v / (float)ty->quant->scales[p];
+    double r = nearbyint((double)s) + (double)ty->quant->zero_points[p];
     r = r < (double)ty->quant->qmin   ? (double)ty->quant->qmin
         : r > (double)ty->quant->qmax ? (double)ty->quant->qmax
                                       : r;
@@ -450,6 +452,30 @@ static void fill_bytes(const DyOp *op, unsigned char *out) {
     q = (int64_t)v;
   }
   dy_store_int(out, ty->elem, 0, q);
+}
+
+/* The quantization parameter of flat element i of t (0 unless per axis or
+ * blocked), as the interpreter indexes it. */
+static int64_t param_index(const DyType *t, int64_t i) {
+  const DyQuant *q = t->quant;
+  if (!q || q->nparams <= 1)
+    return 0;
+  if (q->kind == DY_QUANT_PER_AXIS) {
+    int axis;
+    dy_axis_normalize(q->axis, t->rank, &axis);
+    return (i / prod(t->dims, axis + 1, t->rank)) % t->dims[axis];
+  }
+  int64_t bd[DY_MAX_RANK], c[DY_MAX_RANK], p = 0;
+  dy_quant_block_shape(q, t, bd);
+  for (int k = t->rank - 1; k >= 0; k--) {
+    c[k] = i % t->dims[k];
+    i /= t->dims[k];
+  }
+  for (int k = 0; k < t->rank; k++) {
+    int64_t b = q->block[k] > 0 ? q->block[k] : bd[k] ? t->dims[k] / bd[k] : 1;
+    p = p * bd[k] + c[k] / (b > 0 ? b : 1);
+  }
+  return p;
 }
 
 static int emit_move(Cg *cg, const DyOp *op, DyDiag *d) {
@@ -476,20 +502,33 @@ static int emit_move(Cg *cg, const DyOp *op, DyDiag *d) {
   int64_t nruns = 0;
   for (int64_t i = 0; i < n; i++) {
     int64_t *r = nruns ? runs + 4 * (nruns - 1) : NULL;
+    /* a fill run: q[2] is the fill value's index (its quantization
+     * parameter: a per-channel pad fills each channel with its zero) */
+    int64_t fp = so[i] < 0 ? param_index(ty, i) : 0;
     if (r && r[1] == so[i] && r[0] + r[3] == i &&
-        (so[i] < 0 || r[2] + r[3] == si[i])) {
+        (so[i] < 0 ? r[2] == fp : r[2] + r[3] == si[i])) {
       r[3]++;
       continue;
     }
     int64_t *q = runs + 4 * nruns++;
     q[0] = i;
     q[1] = so[i];
-    q[2] = so[i] < 0 ? 0 : si[i];
+    q[2] = so[i] < 0 ? fp : si[i];
     q[3] = 1;
   }
-  unsigned char fill[8];
-  fill_bytes(op, fill);
-  LLVMValueRef fg = dy_cg_bytes(cg, fill, es);
+  int64_t nfill = ty->quant ? ty->quant->nparams : 1;
+  unsigned char *fill = calloc((size_t)nfill, 8);
+  if (!fill) {
+    dy_error(d, op->loc, "out of memory");
+    goto done;
+  }
+  for (int64_t p = 0; p < nfill; p++) {
+    unsigned char one[8];
+    fill_bytes(op, p, one);
+    memcpy(fill + p * (int64_t)es, one, es);
+  }
+  LLVMValueRef fg = dy_cg_bytes(cg, fill, (size_t)nfill * es);
+  free(fill);
   /* the operands' addresses in an array on the stack */
   LLVMValueRef srcs = LLVMBuildArrayAlloca(
       cg->b, cg->ptr, LLVMConstInt(cg->i32, (unsigned)op->noperands, 0), "");
@@ -545,6 +584,15 @@ int dy_cg_emit_op(Cg *cg, const DyOp *op, DyDiag *d) {
     return emit_requant(cg, op, d);
   case DY_OP_LOOKUP:
     return emit_lookup(cg, op);
+  case DY_OP_BATCHNORM: {
+    double eps;
+    if (dy_attr_read_float(op, "epsilon", 1e-5, &eps, d))
+      return 1;
+    const DyType *tx = &op->operands[0]->type;
+    CALL("dyk_batchnorm_f", V(0), V(1), V(2), V(3), V(4), Y, CG_I(numel(tx)),
+         CG_I(tx->dims[tx->rank - 1]), CG_F(eps));
+    return 0;
+  }
   case DY_OP_DYNAMIC_QUANTIZE:
     CALL("dyk_dynamic_quantize", V(0), CG_I(numel(&op->operands[0]->type)),
          CG_P(dy_cg_value(cg, op->results[0])),

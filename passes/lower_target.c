@@ -54,21 +54,6 @@ static int all_operands(const DyOp *op, int (*pred)(const DyType *)) {
   return 1;
 }
 
-/* Whether pad's fill element is one stored value for every channel: the
- * edge and reflect modes copy, a constant 0 is each channel's zero point. */
-static int uniform_fill(const DyOp *op, const DyQuant *q) {
-  const DyAttr *mode = dy_op_attr(op, "mode");
-  if (mode && mode->kind == DY_ATTR_STR && strcmp(mode->s, "constant") != 0)
-    return 1;
-  const DyAttr *v = dy_op_attr(op, "value");
-  if (v && !(v->kind == DY_ATTR_INT ? v->i == 0 : v->f == 0))
-    return 0;
-  for (int64_t i = 1; i < q->nparams; i++)
-    if (q->zero_points[i] != q->zero_points[0])
-      return 0;
-  return 1;
-}
-
 /* The kernel for op, or NULL with the reason in why. */
 static const char *choose(const DyGraph *g, const DyOp *op, const DyTarget *t,
                           char *why, size_t n) {
@@ -153,17 +138,11 @@ static const char *choose(const DyGraph *g, const DyOp *op, const DyTarget *t,
   case DY_OP_CONCAT:
   case DY_OP_PAD:
     /* the verifier gives every operand the result's type: a copy */
-    if (op->kind == DY_OP_PAD && ty->quant && ty->quant->nparams > 1 &&
-        !uniform_fill(op, ty->quant)) {
-      snprintf(why, n,
-               "a constant pad of a tensor with several quantization "
-               "parameters fills each channel differently (no kernel yet)");
-      return NULL;
-    }
     return op->kind == DY_OP_TRANSPOSE ? "gather" : "copy";
-  case DY_OP_BATCHNORM:
-    snprintf(why, n, "batchnorm has no kernel: run fold-batchnorm first");
-    return NULL;
+  case DY_OP_BATCHNORM: /* one fold-batchnorm could not fold */
+    if (all_operands(op, is_f32))
+      return "generic.f32";
+    break;
   default:
     break;
   }

@@ -299,10 +299,11 @@ K void dyk_move_runs(void *y, const void *const *src, const i64 *runs,
   for (i64 r = 0; r < nruns; r++) {
     const i64 *q = runs + 4 * r;
     uint8_t *d = py + q[0] * esize;
-    if (q[1] < 0) {
+    if (q[1] < 0) { /* fill with value q[2] of the fill table */
+      const uint8_t *f = (const uint8_t *)fill + q[2] * esize;
       for (i64 i = 0; i < q[3]; i++)
         for (i64 b = 0; b < esize; b++)
-          d[i * esize + b] = ((const uint8_t *)fill)[b];
+          d[i * esize + b] = f[b];
     } else {
       const uint8_t *s = (const uint8_t *)src[q[1]] + q[2] * esize;
       for (i64 i = 0; i < q[3] * esize; i++)
@@ -496,6 +497,19 @@ K void dyk_pool_f(const float *x, float *y, i64 N, i64 H, i64 W, i64 C, i64 OH,
               (float)(is_max ? mx : sum / (double)div);
         }
       }
+}
+
+/* batchnorm in double, rounded once to f32 (lib/interp/real.c):
+ * (x - mean) / sqrt(var + eps) * scale + bias along the last axis (C) */
+K void dyk_batchnorm_f(const float *x, const float *scale, const float *bias,
+                       const float *mean, const float *var, float *y, i64 n,
+                       i64 C, double eps) {
+  for (i64 i = 0; i < n; i++) {
+    i64 c = i % C;
+    double den = __builtin_sqrt((double)var[c] + eps);
+    y[i] = (float)(((double)x[i] - (double)mean[c]) / den * (double)scale[c] +
+                   (double)bias[c]);
+  }
 }
 
 K void dyk_global_avgpool_f(const float *x, float *y, i64 N, i64 HW, i64 C) {
