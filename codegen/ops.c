@@ -180,6 +180,7 @@ static int emit_dot(Cg *cg, const DyOp *op, const DyDotKernel *k,
   if (!packed)
     return 1;
   const DyAttr *sc = dy_op_attr(op, "scratch");
+  const DyAttr *pb = dy_op_attr(op, "packed_bits");
   if (!sc || sc->kind != DY_ATTR_INTS || sc->n != 2) {
     dy_error(d, op->loc, "'%s' %%%s: no 'scratch' = [offset, bytes]",
              dy_op_name(op->kind), op->results[0]->name);
@@ -210,7 +211,7 @@ static int emit_dot(Cg *cg, const DyOp *op, const DyDotKernel *k,
        CG_I(s[1]), CG_I(p[0]), CG_I(p[1]), CG_I(dl[0]), CG_I(dl[1]),
        CG_I(input_zp(op)), CG_I(rp.n), CG_I(rp.input_zp), CG_I(rp.output_zp),
        CG_P(mult), CG_P(shift), CG_I(rp.rounding), CG_I(rp.clamp[0]),
-       CG_I(rp.clamp[1]), CG_P(scale));
+       CG_I(rp.clamp[1]), CG_P(scale), CG_I(pb && pb->i == 4));
   return 0;
 }
 

@@ -248,6 +248,16 @@ static int check_attrs(const DyOp *op, DyDiag *d) {
     /* a dot kernel's `packed` weights (a const's name) and `scratch`
      * ([offset, bytes] of the workspace) */
     if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
+        strcmp(op->attrs[i].name, "packed_bits") == 0) {
+      const DyAttr *a = &op->attrs[i];
+      if (a->kind != DY_ATTR_INT || (a->i != 4 && a->i != 8)) {
+        dy_error(d, a->loc.line ? a->loc : op->loc,
+                 "'packed_bits' of '%s' must be 4 or 8", dy_op_name(op->kind));
+        return 1;
+      }
+      continue;
+    }
+    if ((op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
         (strcmp(op->attrs[i].name, "packed") == 0 ||
          strcmp(op->attrs[i].name, "scratch") == 0)) {
       const DyAttr *a = &op->attrs[i];

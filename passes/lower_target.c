@@ -186,6 +186,8 @@ typedef struct DotLayer {
   int64_t zx;     /* the input zero point: padding and compensation */
   int x_unsigned; /* x is u8 */
   int wlo, whi;   /* range of w - zw */
+  int w4;         /* 4-bit weights that fit 4 bits less their zero point:
+                     stored two to a byte */
 } DotLayer;
 
 static int64_t weight(const DyOp *op, const DotLayer *l, int64_t oc,
@@ -263,6 +265,8 @@ static int dot_layer(const DyOp *op, DotLayer *l) {
     return 0;
   l->wlo = (int)lo;
   l->whi = (int)hi;
+  l->w4 =
+      (w->type.elem == DY_I4 || w->type.elem == DY_U4) && lo >= -8 && hi <= 7;
   return 1;
 }
 
@@ -314,6 +318,12 @@ static DyValue *pack(DyGraph *g, DyOp *op, const DotLayer *l,
     for (int i = 0; i < 4; i++) /* little-endian, as every target */
       blob[oc * 4 + i] = (unsigned char)(bias >> (8 * i));
   }
+  if (l->w4) { /* two to a byte, low nibble first (Kp is even) */
+    for (int64_t i = 0; i < OCp * Kp / 2; i++)
+      blob[bb + i] = (unsigned char)((blob[bb + 2 * i] & 15) |
+                                     (blob[bb + 2 * i + 1] << 4));
+    size = bb + OCp * Kp / 2;
+  }
   char base[200];
   snprintf(base, sizeof base, "%s_%s", l->w->name, k->symbol + 8);
   DyType t = {0};
@@ -329,7 +339,8 @@ static DyValue *pack(DyGraph *g, DyOp *op, const DotLayer *l,
  * gathered rows (codegen/kernels/dot.c). */
 static int64_t dot_scratch(const DotLayer *l, const DyDotKernel *k) {
   int64_t OCp = round_up(l->OC, k->nr), Kp = round_up(l->K, k->kr);
-  return k->rows * (OCp * 4 + Kp * (k->wide ? 2 : 1));
+  int64_t n = k->rows * (OCp * 4 + Kp * (k->wide ? 2 : 1));
+  return l->w4 ? round_up(n, 64) + OCp * Kp : n; /* widened 4-bit weights */
 }
 
 /* A requant of the i32 result that the dot kernel computes as its
@@ -411,6 +422,8 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
       }
       impl = k->impl;
       dy_op_set_str(g, op, "packed", pv->name);
+      if (l.w4)
+        dy_op_set_int(g, op, "packed_bits", 4);
     }
     if (op->kind != DY_OP_CONST)
       dy_op_set_str(g, op, "impl", impl);

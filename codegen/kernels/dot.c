@@ -23,8 +23,12 @@
  * the bias is the exact accumulator, modulo 2^32 as in generic.c. A fused
  * requant (and its clamp) is applied before the store.
  *
+ * With packed_bits = 4 the weights are stored two to a byte (low nibble
+ * first, each a signed 4-bit value) and widened into the scratch per call.
+ *
  * The work space: `scratch`, ROWS * OCp i32 accumulators then ROWS rows of
- * Kp elements (bytes, or i16 for the vpmaddwd kernel). */
+ * Kp elements (bytes, or i16 for the vpmaddwd kernel), then (4-bit
+ * weights, 64-byte aligned) the OCp * Kp widened weights. */
 #include "common.h"
 
 #if defined(__x86_64__)
@@ -113,7 +117,7 @@ drive(Micro mk, int rows, int wide, i64 NR, i64 KR, const void *x, int ex,
       i64 N, i64 H, i64 W, i64 C, i64 OC, i64 KH, i64 KW, i64 OH, i64 OW,
       i64 s0, i64 s1, i64 p0, i64 p1, i64 d0, i64 d1, i64 zx, i64 nch,
       i64 in_zp, i64 out_zp, const i64 *mult, const i64 *shift, int mode,
-      i64 lo, i64 hi, const double *scale) {
+      i64 lo, i64 hi, const double *scale, int w4) {
   i64 OCp = (OC + NR - 1) / NR * NR;
   i64 Kp = (KH * KW * C + KR - 1) / KR * KR;
   const int32_t *bias = (const int32_t *)packed;
@@ -121,6 +125,18 @@ drive(Micro mk, int rows, int wide, i64 NR, i64 KR, const void *x, int ex,
   int32_t *acc = (int32_t *)scratch;
   uint8_t *row = scratch + rows * OCp * 4;
   i64 esz = wide ? 2 : 1, M = N * OH * OW;
+  if (w4) {
+    /* 4-bit weights, two to a byte (low nibble first): widened to s8 in
+     * the scratch after the rows, once per call */
+    int8_t *wb =
+        (int8_t *)(scratch + (rows * (OCp * 4 + Kp * esz) + 63) / 64 * 64);
+    const uint8_t *src = (const uint8_t *)pw;
+    for (i64 i = 0; i < OCp * Kp / 2; i++) {
+      wb[2 * i] = (int8_t)(uint8_t)(src[i] << 4) >> 4;
+      wb[2 * i + 1] = (int8_t)src[i] >> 4;
+    }
+    pw = wb;
+  }
   for (i64 m0 = 0; m0 < M; m0 += rows) {
     for (int r = 0; r < rows; r++) {
       i64 m = m0 + r < M ? m0 + r : M - 1; /* a short tile repeats a row */
@@ -139,10 +155,11 @@ drive(Micro mk, int rows, int wide, i64 NR, i64 KR, const void *x, int ex,
       int ey, uint8_t *scratch, i64 N, i64 H, i64 W, i64 C, i64 OC, i64 KH,    \
       i64 KW, i64 OH, i64 OW, i64 s0, i64 s1, i64 p0, i64 p1, i64 d0, i64 d1,  \
       i64 zx, i64 nch, i64 in_zp, i64 out_zp, const i64 *mult,                 \
-      const i64 *shift, int mode, i64 lo, i64 hi, const double *scale
+      const i64 *shift, int mode, i64 lo, i64 hi, const double *scale, int w4
 #define DOT_ARGS                                                               \
   x, ex, flip, packed, y, ey, scratch, N, H, W, C, OC, KH, KW, OH, OW, s0, s1, \
-      p0, p1, d0, d1, zx, nch, in_zp, out_zp, mult, shift, mode, lo, hi, scale
+      p0, p1, d0, d1, zx, nch, in_zp, out_zp, mult, shift, mode, lo, hi,       \
+      scale, w4
 
 /* A kernel: name, target features, microkernel, rows, wide, NR, KR. */
 #define DOT_KERNEL(name, feats, mk, rows, wide, NR, KR)                        \
