@@ -19,7 +19,8 @@ typedef struct Cg {
   const DyOp **const_ops; /* the graph's const ops, and the globals */
   LLVMValueRef *consts;   /* holding their data (NULL until used) */
   int nconsts;
-  int jit; /* also build dyad_run_graph (dy_jit_create) */
+  int jit;                /* also build dyad_run_graph (dy_jit_create) */
+  unsigned char *nibbles; /* per const: 4-bit data stored two to a byte */
 } Cg;
 
 /* The address of byte `off` of the workspace in the current function. */
@@ -38,6 +39,9 @@ typedef struct CgArg {
 
 void dy_cg_call(Cg *cg, const char *name, int n, const CgArg *args);
 LLVMValueRef dy_cg_value(Cg *cg, const DyValue *v);
+/* The element type code a kernel reads v with: v's DyElemType, or the
+ * kernels' I4P/U4P for a 4-bit constant stored two to a byte. */
+int dy_cg_elem(const Cg *cg, const DyValue *v);
 int dy_cg_is_impl(const DyOp *op, const char *impl);
 void dy_cg_set_target_attrs(Cg *cg, LLVMValueRef f);
 

@@ -189,6 +189,56 @@ int dy_cg_is_impl(const DyOp *op, const char *impl) {
   return a && a->kind == DY_ATTR_STR && strcmp(a->s, impl) == 0;
 }
 
+/* A 4-bit constant stored two to a byte, low nibble first. */
+static LLVMValueRef nibble_bytes(Cg *cg, const DyValue *v) {
+  int64_t n = dy_type_numel(&v->type);
+  unsigned char *b = calloc((size_t)(n / 2 + 1), 1);
+  if (!b) /* cannot happen for a constant that fit in memory once */
+    return dy_cg_bytes(cg, v->def->data->data, v->def->data->nbytes);
+  for (int64_t i = 0; i < n; i++)
+    b[i / 2] |=
+        (unsigned char)((dy_load_int(v->def->data->data, v->type.elem, i) & 15)
+                        << (4 * (i & 1)));
+  LLVMValueRef g = dy_cg_bytes(cg, b, (size_t)(n / 2 + (n & 1)));
+  free(b);
+  return g;
+}
+
+/* Whether const op c (4-bit) is read only as the weights of a portable
+ * integer conv2d or matmul, or by a dequantize: kernels that read it
+ * through ld(), which takes two to a byte. */
+static int nibble_const(const DyGraph *g, const DyOp *c) {
+  const DyValue *v = c->results[0];
+  if (v->type.elem != DY_I4 && v->type.elem != DY_U4)
+    return 0;
+  for (int i = 0; i < g->noutputs; i++)
+    if (g->outputs[i] == v)
+      return 0;
+  int users = 0;
+  for (const DyOp *op = g->first; op; op = op->next)
+    for (int i = 0; i < op->noperands; i++) {
+      if (op->operands[i] != v)
+        continue;
+      users++;
+      int weights = (op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL) &&
+                    i == 1 && dy_cg_is_impl(op, "generic.int");
+      int deq = op->kind == DY_OP_DEQUANTIZE && i == 0 &&
+                (dy_cg_is_impl(op, "dequantize") ||
+                 dy_cg_is_impl(op, "exit.dequantize"));
+      if (!weights && !deq)
+        return 0;
+    }
+  return users > 0;
+}
+
+int dy_cg_elem(const Cg *cg, const DyValue *v) {
+  if (v->def && v->def->kind == DY_OP_CONST)
+    for (int k = 0; k < cg->nconsts; k++)
+      if (cg->const_ops[k] == v->def && cg->nibbles[k])
+        return v->type.elem == DY_U4 ? 33 : 32; /* U4P, I4P */
+  return (int)v->type.elem;
+}
+
 /* The address of v's data in the current function (cg->in, cg->ws). */
 LLVMValueRef dy_cg_value(Cg *cg, const DyValue *v) {
   if (!v->def)
@@ -198,7 +248,9 @@ LLVMValueRef dy_cg_value(Cg *cg, const DyValue *v) {
   if (v->def->kind == DY_OP_CONST) {
     for (int k = 0; k < cg->nconsts; k++)
       if (cg->const_ops[k] == v->def) {
-        if (!cg->consts[k])
+        if (!cg->consts[k] && cg->nibbles[k])
+          cg->consts[k] = nibble_bytes(cg, v);
+        else if (!cg->consts[k])
           cg->consts[k] =
               dy_cg_bytes(cg, v->def->data->data, v->def->data->nbytes);
         return cg->consts[k];
@@ -516,12 +568,16 @@ static int cg_prepare(Cg *cg, LLVMTargetMachineRef *tm, const DyGraph *g,
   cg->consts = calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg->consts);
   cg->const_ops =
       calloc((size_t)(g->nops ? g->nops : 1), sizeof *cg->const_ops);
-  for (const DyOp *op = g->first; op && cg->const_ops; op = op->next)
-    if (op->kind == DY_OP_CONST)
+  cg->nibbles = calloc((size_t)(g->nops ? g->nops : 1), 1);
+  for (const DyOp *op = g->first; op && cg->const_ops && cg->nibbles;
+       op = op->next)
+    if (op->kind == DY_OP_CONST) {
+      cg->nibbles[cg->nconsts] = (unsigned char)nibble_const(g, op);
       cg->const_ops[cg->nconsts++] = op;
+    }
   LLVMSetTarget(cg->mod, t->triple);
   LLVMSetModuleDataLayout(cg->mod, cg->dl);
-  if (!cg->consts || !cg->const_ops || link_kernels(cg, d) ||
+  if (!cg->consts || !cg->const_ops || !cg->nibbles || link_kernels(cg, d) ||
       build(cg, prefix, d))
     return 1;
   drop_unused_kernels(cg);
@@ -552,6 +608,7 @@ static int cg_prepare(Cg *cg, LLVMTargetMachineRef *tm, const DyGraph *g,
 
 /* Frees what cg_prepare made; parts handed to the JIT are NULL. */
 static void cg_free(Cg *cg, LLVMTargetMachineRef tm) {
+  free(cg->nibbles);
   free(cg->consts);
   free(cg->const_ops);
   if (cg->b)

@@ -29,7 +29,7 @@ static int64_t numel(const DyType *t) { return prod(t->dims, 0, t->rank); }
 
 #define V(k) CG_P(dy_cg_value(cg, op->operands[k]))
 #define Y CG_P(dy_cg_value(cg, op->results[0]))
-#define E(k) CG_I(op->operands[k]->type.elem)
+#define E(k) CG_I(dy_cg_elem(cg, op->operands[k]))
 #define EY CG_I(op->results[0]->type.elem)
 
 /* --- quantization parameters as tables --- */

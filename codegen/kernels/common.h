@@ -9,11 +9,20 @@
 typedef int64_t i64;
 
 enum { F32, I32, I16, I8, U8, I4, U4, I2, U2, I1, TERNARY };
+/* constants of 4-bit weights stored two to a byte, low nibble first
+ * (codegen/module.c, dy_cg_elem) */
+enum { I4P = 32, U4P = 33 };
 
 #define K __attribute__((visibility("hidden")))
 
 static inline i64 ld(const void *p, int e, i64 i) {
   switch (e) {
+  case I4P:
+  case U4P: {
+    uint8_t b = ((const uint8_t *)p)[i >> 1];
+    uint8_t nib = (uint8_t)(i & 1 ? b >> 4 : b & 15);
+    return e == U4P ? nib : (int8_t)(uint8_t)(nib << 4) >> 4;
+  }
   case I32:
     return ((const int32_t *)p)[i];
   case I16:
