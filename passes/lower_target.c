@@ -383,6 +383,40 @@ static int64_t place(const Block *live, int nlive, int64_t size) {
   }
 }
 
+/* The operand op may overwrite with its result, or -1. The kernel must
+ * read element i before it writes element i and nothing after (requant and
+ * the portable elementwise kernels); the operand must be of the result's
+ * shape, stored in the workspace (not a caller's input), read by nothing
+ * after op, and have elements at least as wide as the result's. */
+static int in_place_operand(const DyGraph *g, const DyOp *op, const int *last) {
+  const DyAttr *a = dy_op_attr(op, "impl");
+  if (!a || op->nresults != 1)
+    return -1;
+  int elementwise =
+      strcmp(a->s, "requant") == 0 ||
+      ((op->kind == DY_OP_ADD || op->kind == DY_OP_MUL ||
+        op->kind == DY_OP_RELU || op->kind == DY_OP_CLIP ||
+        op->kind == DY_OP_SIGMOID || op->kind == DY_OP_TANH ||
+        op->kind == DY_OP_HARDSWISH) &&
+       (strcmp(a->s, "generic.int") == 0 || strcmp(a->s, "generic.f32") == 0));
+  if (!elementwise)
+    return -1;
+  const DyType *ty = &op->results[0]->type;
+  for (int k = 0; k < op->noperands; k++) {
+    const DyValue *v = op->operands[k];
+    const DyType *tv = &v->type;
+    const DyAttr *ea = v->def ? dy_op_attr(v->def, "impl") : NULL;
+    if (!v->def || v->def->kind == DY_OP_CONST || !dy_value_attr(v, "offset") ||
+        (ea && strcmp(ea->s, "entry.quantize") == 0) || last[v->id] != op->id ||
+        is_output(g, v) || tv->rank != ty->rank ||
+        memcmp(tv->dims, ty->dims, sizeof tv->dims[0] * (size_t)ty->rank) ||
+        dy_elem_size(tv->elem) < dy_elem_size(ty->elem))
+      continue;
+    return k;
+  }
+  return -1;
+}
+
 static void set_offset(DyGraph *g, DyValue *v, int64_t off) {
   DyAttr a = {0};
   a.name = "offset";
@@ -511,16 +545,25 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
         if (off + size > total)
           total = off + size;
       }
+      int inplace = pass == 1 ? in_place_operand(g, op, last) : -1;
       for (int r = 0; r < op->nresults; r++) {
         DyValue *v = op->results[r];
         int overflow;
         int64_t size = align_up((int64_t)dy_type_nbytes(&v->type, &overflow));
         if (size == 0)
           size = ALIGN;
-        int64_t off = place(live, nlive, size);
         int end = last[v->id] < 0 ? op->id : last[v->id];
         if (is_output(g, v))
           end = g->nops;
+        if (inplace >= 0) { /* the operand's block, now the result's */
+          int64_t off = dy_value_attr(op->operands[inplace], "offset")->i;
+          for (int i = 0; i < nlive; i++)
+            if (live[i].off == off)
+              live[i].end_t = end;
+          set_offset(g, v, off);
+          continue;
+        }
+        int64_t off = place(live, nlive, size);
         live[nlive++] = (Block){off, size, end};
         set_offset(g, v, off);
         if (off + size > total)
