@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dyad/codegen.h"
 #include "dyad/interp.h"
 #include "dyad/pass.h"
 #include "dyad/text.h"
@@ -51,6 +52,13 @@ static const char demo_dy[] =
 // CHECK-NEXT: verify: 0 errors
 // CHECK-NEXT: y: tensor<1x2xf32> = 4.25 0
 // CHECK-NEXT: q: tensor<1x2xi8> = 7 -1
+//
+// Then the backend (dyad::dyad-codegen): lowered for AArch64 (a Cortex-A53)
+// and compiled to demo.o and demo.h in the working directory; the header
+// declares the entry points.
+// CHECK-NEXT: lower-target: 0, level kernel
+// CHECK-NEXT: codegen: 0
+// CHECK-NEXT: header: int demo_run(const void *const *inputs
 static void print_tensor(const DyValue *v, const DyTensor *t) {
   printf("%s: ", v->name);
   dy_print_type(stdout, &t->type);
@@ -87,6 +95,29 @@ static int verify_and_run(const DyGraph *g, DyDiag *d) {
   return 0;
 }
 
+/* lower-target for a Cortex-A53, then the object and its header. */
+static int compile(DyGraph *g, DyDiag *d) {
+  DyTarget t;
+  DyCodegenOptions o = {"demo", DY_EMIT_OBJ, 2};
+  int status = dy_target_init(&t, "aarch64-linux-gnu", "cortex-a53", NULL, d,
+                              (DyLoc){0});
+  if (!status)
+    status = dy_pass_run(dy_pass_lookup("lower-target", 12), g, NULL, &t, d);
+  printf("lower-target: %d, level %s\n", status,
+         dy_level_name(dy_graph_level(g)));
+  if (status)
+    return 1;
+  status = dy_codegen(g, &t, &o, "demo.o", "demo.h", d);
+  printf("codegen: %d\n", status);
+  size_t len;
+  char *h = status ? NULL : dy_read_file("demo.h", &len, d);
+  const char *decl = h ? strstr(h, "int demo_run(") : NULL;
+  if (decl)
+    printf("header: %.*s\n", (int)(strchr(decl, ',') - decl), decl);
+  free(h);
+  return status || !decl;
+}
+
 int main(void) {
   DyDiag d;
   dy_diag_init(&d);
@@ -114,6 +145,8 @@ int main(void) {
     }
     if (!status)
       status = verify_and_run(g, &d);
+    if (!status)
+      status = compile(g, &d);
     dy_graph_destroy(g);
   }
   dy_diag_fini(&d);

@@ -48,6 +48,7 @@ list(SORT files)
 string(REPLACE ";" "\n  " listing "${files}")
 message(STATUS "installed in ${prefix}:\n  ${listing}")
 foreach(f bin/dyad bin/dyad-opt bin/dyad-npy lib/libdyad.a
+          lib/libdyad-codegen.a include/dyad/codegen.h include/dyad/target.h
           include/dyad/ir.h include/dyad/text.h include/dyad/interp.h
           include/dyad/ops.def lib/cmake/dyad/dyadConfig.cmake
           lib/cmake/dyad/dyadConfigVersion.cmake
@@ -56,9 +57,11 @@ foreach(f bin/dyad bin/dyad-opt bin/dyad-npy lib/libdyad.a
     message(FATAL_ERROR "package: ${f} is not installed")
   endif()
 endforeach()
-# One library: the ONNX protobuf objects are inside libdyad.a.
+# Two libraries: libdyad.a (the ONNX protobuf objects inside) and the
+# backend, libdyad-codegen.a (the kernel bitcode inside).
 file(GLOB libs RELATIVE ${prefix}/lib ${prefix}/lib/*.a)
-if(NOT libs STREQUAL "libdyad.a")
+list(SORT libs)
+if(NOT libs STREQUAL "libdyad-codegen.a;libdyad.a")
   message(FATAL_ERROR "package: libraries installed: ${libs}")
 endif()
 
@@ -81,7 +84,7 @@ endif()
 
 # 3. run the program
 execute_process(COMMAND ${demo} RESULT_VARIABLE rc OUTPUT_FILE ${WORK}/demo.out
-                ERROR_VARIABLE err)
+                ERROR_VARIABLE err WORKING_DIRECTORY ${WORK})
 file(READ ${WORK}/demo.out demo_out)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "package: ${demo} failed (${rc}):\n${demo_out}${err}")
@@ -89,6 +92,10 @@ endif()
 run("FileCheck of the program's output" ${FILECHECK} ${src}/main.c
     --input-file ${WORK}/demo.out)
 message(STATUS "package-demo:\n${demo_out}")
+
+if(NOT EXISTS ${WORK}/demo.o OR NOT EXISTS ${WORK}/demo.h)
+  message(FATAL_ERROR "package: the program wrote no demo.o and demo.h")
+endif()
 
 # 4. the installed dyad-opt, also as the package's imported target
 if(NOT dyad_opt STREQUAL "${prefix}/bin/dyad-opt")
