@@ -578,8 +578,10 @@ static int gen_pool(Case *c) {
       dl[0] = rnd(1, 2), dl[1] = rnd(1, 2);
     int ceil_mode = chance(0.3), cip = kind == 1 && chance(0.5);
     int64_t eh = dl[0] * (k[0] - 1) + 1, ew = dl[1] * (k[1] - 1) + 1;
-    if (H + p[0] + p[2] < eh || W + p[1] + p[3] < ew)
+    if (H + p[0] + p[2] < eh || W + p[1] + p[3] < ew) {
+      bfree(&t);
       return 0;
+    }
     int64_t OH = (H + p[0] + p[2] - eh + (ceil_mode ? s[0] - 1 : 0)) / s[0] + 1;
     int64_t OW = (W + p[1] + p[3] - ew + (ceil_mode ? s[1] - 1 : 0)) / s[1] + 1;
     /* ONNX: the last window must start inside the input or left padding */
@@ -1128,8 +1130,10 @@ int main(int argc, char **argv) {
   dy_diag_init(&d);
   d.prog = "dyad-ktest";
   DyTarget t;
-  if (dy_cg_target_from_flags(&t, triple, cpu, mattr, &d))
+  if (dy_cg_target_from_flags(&t, triple, cpu, mattr, &d)) {
+    dy_diag_fini(&d);
     return 1;
+  }
   rng_state = (uint64_t)seed * 0x2545F4914F6CDD1Dull + 1;
   int total = 0;
   for (int k = 0; k < NKINDS; k++)
@@ -1137,11 +1141,14 @@ int main(int argc, char **argv) {
       total += kinds[k].weight;
   if (!total) {
     fprintf(stderr, "dyad-ktest: no kind in '%s'\n", only);
+    dy_diag_fini(&d);
     return 2;
   }
   Case *cases = calloc((size_t)ncases, sizeof *cases);
-  if (!cases)
+  if (!cases) {
+    dy_diag_fini(&d);
     return 1;
+  }
   int count[NKINDS] = {0};
   for (int i = 0; i < ncases; i++) {
     int64_t r = rnd(0, total - 1);
@@ -1159,6 +1166,10 @@ int main(int argc, char **argv) {
               "dyad-ktest: could not draw a valid %s case (a generator "
               "bug); last error: %s\n",
               kinds[k].name, q.msg);
+      for (int j = 0; j <= i; j++)
+        case_free(&cases[j]);
+      free(cases);
+      dy_diag_fini(&d);
       return 1;
     }
     count[k]++;
