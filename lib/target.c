@@ -151,6 +151,8 @@ static void derive(DyTarget *t) {
       t->dot |= DY_DOT_VPDPBUSD;
     if (f & DY_FEAT_AVX2)
       t->dot |= DY_DOT_PMADDUBSW;
+    if (f & DY_FEAT_SSE2)
+      t->dot |= DY_DOT_PMADDWD;
     t->vector_bits = (f & DY_FEAT_AVX512BW) ? 512
                      : (f & DY_FEAT_AVX2)   ? 256
                                             : 128;
@@ -300,10 +302,11 @@ int dy_target_init_host(DyTarget *t, const char *triple, const char *cpu,
 }
 
 void dy_target_describe(const DyTarget *t, char *buf, size_t n) {
-  static const char *const dots[] = {"pmaddubsw", "vpdpbusd", "smull", "sdot",
-                                     "usdot",     "smmla",    "vwmacc"};
+  static const char *const dots[] = {"pmaddubsw", "vpdpbusd", "smull",
+                                     "sdot",      "usdot",    "smmla",
+                                     "vwmacc",    "pmaddwd"};
   char dl[128] = "";
-  for (int i = 0; i < 7; i++)
+  for (int i = 0; i < 8; i++)
     if (t->dot & (1u << i))
       append(dl, sizeof dl, ",", dots[i]);
   snprintf(buf, n, "%s cpu=%s vector=%d dot=%s", dy_arch_name(t->arch), t->cpu,
@@ -323,6 +326,8 @@ static const DyDotKernel dot_kernels[] = {
      DY_DOT_PMADDUBSW, 8, 4, 1, 0, 'u', -64, 64},
     {"vpmaddwd", "dyk_dot_vpmaddwd", DY_ARCH_X86_64, DY_FEAT_AVX2,
      DY_DOT_PMADDUBSW, 8, 2, 1, 1, 0, -128, 127},
+    {"pmaddwd", "dyk_dot_pmaddwd", DY_ARCH_X86_64, DY_FEAT_SSE2, DY_DOT_PMADDWD,
+     4, 2, 1, 1, 0, -128, 127},
     {"smmla", "dyk_dot_smmla", DY_ARCH_AARCH64, DY_FEAT_I8MM, DY_DOT_SMMLA, 8,
      8, 2, 0, 's', -128, 127},
     {"usdot", "dyk_dot_usdot", DY_ARCH_AARCH64, DY_FEAT_I8MM, DY_DOT_USDOT, 16,

@@ -244,10 +244,31 @@ T_AVX2 static void mk_maddwd(const void *rows, const int8_t *pw, int32_t *acc,
   }
 }
 
+/* SSE2 pmaddwd (the x86-64 baseline): the weights sign-extended by
+ * unpacking with themselves and an arithmetic shift (SSE2 has no
+ * pmovsxbw); 4 channels by 2 steps per instruction. */
+static void mk_pmaddwd(const void *rows, const int8_t *pw, int32_t *acc, i64 Kp,
+                       i64 OCp) {
+  const int16_t *a = rows;
+  i64 G = Kp / 2;
+  for (i64 nb = 0; nb < OCp / 4; nb++) {
+    const int8_t *w = pw + nb * G * 8;
+    __m128i s = _mm_setzero_si128();
+    for (i64 g = 0; g < G; g++) {
+      __m128i b = _mm_loadl_epi64((const __m128i *)(w + 8 * g));
+      __m128i wv = _mm_srai_epi16(_mm_unpacklo_epi8(b, b), 8);
+      s = _mm_add_epi32(s,
+                        _mm_madd_epi16(_mm_set1_epi32(load32(a + 2 * g)), wv));
+    }
+    _mm_storeu_si128((__m128i *)(acc + 4 * nb), s);
+  }
+}
+
 DOT_KERNEL(vpdpbusd_512, T_VNNI512, mk_vnni512, 1, 0, 16, 4)
 DOT_KERNEL(vpdpbusd_256, T_AVXVNNI, mk_avxvnni, 1, 0, 8, 4)
 DOT_KERNEL(vpmaddubsw, T_AVX2, mk_maddubs, 1, 0, 8, 4)
 DOT_KERNEL(vpmaddwd, T_AVX2, mk_maddwd, 1, 1, 8, 2)
+DOT_KERNEL(pmaddwd, , mk_pmaddwd, 1, 1, 4, 2)
 
 #elif defined(__aarch64__)
 

@@ -43,8 +43,9 @@ enum {
   DY_DOT_SDOT = 1u << 3,      /* AArch64 +dotprod sdot/udot */
   DY_DOT_USDOT = 1u << 4,     /* AArch64 +i8mm usdot (u8 x s8) */
   DY_DOT_SMMLA = 1u << 5,     /* AArch64 +i8mm smmla (2x8 by 8x2 tiles) */
-  DY_DOT_VWMACC = 1u << 6     /* RISC-V V vwmul/vwmacc (vector length
+  DY_DOT_VWMACC = 1u << 6,    /* RISC-V V vwmul/vwmacc (vector length
                                  agnostic) */
+  DY_DOT_PMADDWD = 1u << 7    /* x86 SSE2 pmaddwd on i16 (the baseline) */
 };
 
 /* What a kernel costs, relative numbers per cycle for one core: the
