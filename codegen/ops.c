@@ -186,9 +186,8 @@ static int emit_dot(Cg *cg, const DyOp *op, const DyDotKernel *k,
              dy_op_name(op->kind), op->results[0]->name);
     return 1;
   }
-  int x_u8 = op->operands[0]->type.elem == DY_U8;
   unsigned flip =
-      (k->act == 'u' && !x_u8) || (k->act == 's' && x_u8) ? 0x80 : 0;
+      dy_dot_offset(k, op->operands[0]->type.elem == DY_U8) ? 0x80 : 0;
   DyRequantParams rp;
   memset(&rp, 0, sizeof rp);
   rp.n = 1;

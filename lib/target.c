@@ -351,3 +351,11 @@ const DyDotKernel *dy_dot_kernel(const char *impl) {
       return &dot_kernels[i];
   return NULL;
 }
+
+int dy_dot_offset(const DyDotKernel *k, int x_unsigned) {
+  if (k->act == 'u' && !x_unsigned)
+    return 128;
+  if (k->act == 's' && x_unsigned)
+    return -128;
+  return 0;
+}

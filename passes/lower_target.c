@@ -299,9 +299,7 @@ static DyValue *pack(DyGraph *g, DyOp *op, const DotLayer *l,
   unsigned char *blob = calloc((size_t)size, 1);
   if (!blob)
     return NULL;
-  int flip =
-      (k->act == 'u' && !l->x_unsigned) || (k->act == 's' && l->x_unsigned);
-  int64_t ox = !flip ? 0 : l->x_unsigned ? -128 : 128;
+  int64_t ox = dy_dot_offset(k, l->x_unsigned);
   const DyValue *b = op->noperands == 3 ? op->operands[2] : NULL;
   for (int64_t oc = 0; oc < l->OC; oc++) {
     uint32_t colsum = 0;

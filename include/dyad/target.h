@@ -108,6 +108,10 @@ typedef struct DyDotKernel {
 const DyDotKernel *dy_dot_kernels(int *n);
 /* The one whose impl is `impl`, or NULL. */
 const DyDotKernel *dy_dot_kernel(const char *impl);
+/* What the kernel adds to each activation to reach the signedness its
+ * instruction multiplies (it xors the row with 0x80): +128 for s8 into u8,
+ * -128 for u8 into s8, else 0. */
+int dy_dot_offset(const DyDotKernel *k, int x_unsigned);
 
 const char *dy_arch_name(DyArch a);
 /* Writes a one-line description ("x86_64 cpu=znver5 vector=512
