@@ -45,6 +45,8 @@ else:
     config.substitutions.append(("%run-avx2", "qemu-x86_64 -cpu max"))
 if {"avx2", "avx_vnni"} <= cpu_flags:
     config.available_features.add("cpu-avxvnni")
+if {"avx512f", "avx512bw", "avx512vl"} <= cpu_flags:
+    config.available_features.add("cpu-avx512")
 if {"avx512f", "avx512bw", "avx512_vnni"} <= cpu_flags:
     config.available_features.add("cpu-avx512vnni")
 
