@@ -543,6 +543,18 @@ int dy_value_is_output(const DyGraph *g, const DyValue *v) {
   return 0;
 }
 
+DyOp *dy_value_sole_user(const DyGraph *g, const DyValue *v) {
+  DyOp *user = NULL;
+  for (DyOp *op = g->first; op; op = op->next)
+    for (int i = 0; i < op->noperands; i++)
+      if (op->operands[i] == v) {
+        if (user)
+          return NULL;
+        user = op;
+      }
+  return user;
+}
+
 void dy_value_replace_all_uses(DyGraph *g, DyValue *from, DyValue *to) {
   for (DyOp *op = g->first; op; op = op->next)
     for (int i = 0; i < op->noperands; i++)

@@ -30,21 +30,6 @@ static int is_plain_int(const DyType *t) {
 }
 static int is_stored_int(const DyType *t) { return t->elem != DY_F32; }
 
-static int nuses(const DyGraph *g, const DyValue *v) {
-  int n = 0;
-  for (const DyOp *op = g->first; op; op = op->next)
-    for (int i = 0; i < op->noperands; i++)
-      n += op->operands[i] == v;
-  return n;
-}
-
-static int is_output(const DyGraph *g, const DyValue *v) {
-  for (int i = 0; i < g->noutputs; i++)
-    if (g->outputs[i] == v)
-      return 1;
-  return 0;
-}
-
 static int all_operands(const DyOp *op, int (*pred)(const DyType *)) {
   if (!pred(&op->results[0]->type))
     return 0;
@@ -67,7 +52,7 @@ static const char *choose(const DyGraph *g, const DyOp *op, const DyTarget *t,
     if (!is_f32(tx) || !ty->quant)
       break;
     if (!tx->quant && op->operands[0]->def == NULL &&
-        nuses(g, op->operands[0]) == 1 && !is_output(g, op->operands[0]))
+        dy_value_num_uses(g, op->operands[0]) == 1)
       return "entry.quantize";
     return "quantize";
   case DY_OP_DEQUANTIZE:
@@ -78,8 +63,9 @@ static const char *choose(const DyGraph *g, const DyOp *op, const DyTarget *t,
     }
     if (!tx->quant || !is_f32(ty))
       break;
-    if (is_output(g, op->results[0]) && nuses(g, op->results[0]) == 0 &&
-        op->operands[0]->def && op->operands[0]->def->kind != DY_OP_CONST)
+    if (dy_value_is_output(g, op->results[0]) &&
+        dy_value_num_uses(g, op->results[0]) == 1 && op->operands[0]->def &&
+        op->operands[0]->def->kind != DY_OP_CONST)
       return "exit.dequantize";
     return "dequantize";
   case DY_OP_DYNAMIC_QUANTIZE:
@@ -164,19 +150,6 @@ static void ignore(void *ctx, DySeverity sev, DyLoc loc, const char *msg) {
 static void quiet_init(DyDiag *q) {
   dy_diag_init(q);
   q->fn = ignore;
-}
-
-/* The one op reading v, or NULL. */
-static DyOp *sole_user(const DyGraph *g, const DyValue *v) {
-  DyOp *user = NULL;
-  for (DyOp *op = g->first; op; op = op->next)
-    for (int i = 0; i < op->noperands; i++)
-      if (op->operands[i] == v) {
-        if (user)
-          return NULL;
-        user = op;
-      }
-  return user;
 }
 
 /* What a dot kernel needs to know of a conv2d or matmul. */
@@ -345,8 +318,8 @@ static int64_t dot_scratch(const DotLayer *l, const DyDotKernel *k) {
  * epilogue: the result's only reader, on its last axis or per tensor. */
 static DyOp *fusable_requant(const DyGraph *g, const DyOp *op) {
   const DyValue *v = op->results[0];
-  DyOp *u = sole_user(g, v);
-  if (!u || u->kind != DY_OP_REQUANT || is_output(g, v))
+  DyOp *u = dy_value_sole_user(g, v);
+  if (!u || u->kind != DY_OP_REQUANT || dy_value_is_output(g, v))
     return NULL;
   DyDiag quiet;
   quiet_init(&quiet);
@@ -406,7 +379,7 @@ static int in_place_operand(const DyGraph *g, const DyOp *op, const int *last) {
     const DyAttr *ea = v->def ? dy_op_attr(v->def, "impl") : NULL;
     if (!v->def || v->def->kind == DY_OP_CONST || !dy_value_attr(v, "offset") ||
         (ea && strcmp(ea->s, "entry.quantize") == 0) || last[v->id] != op->id ||
-        is_output(g, v) || tv->rank != ty->rank ||
+        dy_value_is_output(g, v) || tv->rank != ty->rank ||
         memcmp(tv->dims, ty->dims, sizeof tv->dims[0] * (size_t)ty->rank) ||
         dy_elem_size(tv->elem) < dy_elem_size(ty->elem))
       continue;
@@ -517,7 +490,7 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
        * the kernel's scratch lives while it runs: at the requant when
        * fused, else at the op */
       const DyAttr *ru = NULL;
-      DyOp *user = sole_user(g, op->results[0]);
+      DyOp *user = dy_value_sole_user(g, op->results[0]);
       if (user)
         ru = dy_op_attr(user, "impl");
       const DyDotKernel *kern = a ? dy_dot_kernel(a->s) : NULL;
@@ -551,7 +524,7 @@ static int run_pass(DyGraph *g, const DyPassContext *ctx) {
         if (size == 0)
           size = ALIGN;
         int end = last[v->id] < 0 ? op->id : last[v->id];
-        if (is_output(g, v))
+        if (dy_value_is_output(g, v))
           end = g->nops;
         if (inplace >= 0) { /* the operand's block, now the result's */
           int64_t off = dy_value_attr(op->operands[inplace], "offset")->i;

@@ -72,19 +72,6 @@ static int is_f32(const DyValue *v) {
   return v->type.elem == DY_F32 && !v->type.quant;
 }
 
-/* The single op using v, or NULL (several uses, or a graph output). */
-static DyOp *single_user(const DyGraph *g, const DyValue *v) {
-  DyOp *user = NULL;
-  for (DyOp *op = g->first; op; op = op->next)
-    for (int i = 0; i < op->noperands; i++)
-      if (op->operands[i] == v) {
-        if (user)
-          return NULL;
-        user = op;
-      }
-  return dy_value_is_output(g, v) ? NULL : user;
-}
-
 /* --- stochastic rounding: splitmix64 --- */
 
 static uint64_t next_u64(uint64_t *s) {
@@ -541,7 +528,7 @@ int dy_quantize(DyGraph *g, const DyQuantOptions *o, DyDiag *d) {
       continue;
     int q_op = dy_op_has_traits(op->kind, DY_TRAIT_QUANTIZE) && !skipped(o, op);
     /* an activation fused into its producer: quantize after it instead */
-    DyOp *user = single_user(g, v);
+    DyOp *user = dy_value_is_output(g, v) ? NULL : dy_value_sole_user(g, v);
     if (q_op &&
         (op->kind == DY_OP_CONV2D || op->kind == DY_OP_MATMUL ||
          op->kind == DY_OP_ADD || op->kind == DY_OP_MUL) &&

@@ -306,6 +306,9 @@ int dy_value_num_uses(const DyGraph *g, const DyValue *v);
 /* Replaces every use of `from` (operands and graph outputs) by `to`. */
 void dy_value_replace_all_uses(DyGraph *g, DyValue *from, DyValue *to);
 int dy_value_is_output(const DyGraph *g, const DyValue *v);
+/* The op that reads v, when v is an operand exactly once in the graph
+ * (graph outputs aside), else NULL. */
+DyOp *dy_value_sole_user(const DyGraph *g, const DyValue *v);
 
 /* Erases every op none of whose results is used (all ops are pure).
  * Returns the number of ops erased. */
